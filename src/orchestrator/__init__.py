@@ -1,0 +1,41 @@
+"""orchestrator: an asyncio application orchestrator with an HTTP observability API."""
+
+from orchestrator.application import Application
+from orchestrator.clock import FakeClock, MonotonicClock
+from orchestrator.config import CoreSettings
+from orchestrator.errors import (
+    ConfigError,
+    HttpServerError,
+    JobFailed,
+    JobTimeout,
+    NotRunning,
+    OrchestratorError,
+    PoolExhausted,
+    QueueFull,
+    UnknownJobKind,
+    WorkerCrashed,
+)
+from orchestrator.health import ComponentHealth, HealthReport
+from orchestrator.job import Job
+from orchestrator.version import __version__
+
+__all__ = [
+    "Application",
+    "ComponentHealth",
+    "ConfigError",
+    "CoreSettings",
+    "FakeClock",
+    "HealthReport",
+    "HttpServerError",
+    "Job",
+    "JobFailed",
+    "JobTimeout",
+    "MonotonicClock",
+    "NotRunning",
+    "OrchestratorError",
+    "PoolExhausted",
+    "QueueFull",
+    "UnknownJobKind",
+    "WorkerCrashed",
+    "__version__",
+]

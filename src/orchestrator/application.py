@@ -1,0 +1,246 @@
+"""Application: composes the six components and runs jobs through them."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+
+from orchestrator.clock import MonotonicClock, utc_iso
+from orchestrator.components import (
+    ConnectionPool,
+    Lifecycle,
+    Recycler,
+    Registry,
+    Router,
+    State,
+    WorkerPool,
+)
+from orchestrator.config import CoreSettings
+from orchestrator.errors import ConfigError, NotRunning
+from orchestrator.health import HealthReport, aggregate
+from orchestrator.job import Envelope, Handler, Job
+from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
+from orchestrator.version import __version__
+
+__all__ = ["Application"]
+
+log = structlog.get_logger("orchestrator.application")
+
+DEFAULT_TIMEOUT = 30.0
+
+
+class Application:
+    """Runs submitted jobs through registry → router → workers (with pooled connections).
+
+    Args:
+        settings: core settings; keyword arguments named like its fields override it.
+        connection_factory: gives each job a pooled connection when set.
+        clock: time source (inject ``FakeClock`` in tests).
+
+    Raises:
+        ConfigError: on an unknown or invalid setting, before anything starts.
+    """
+
+    def __init__(
+        self,
+        settings: CoreSettings | None = None,
+        *,
+        connection_factory: ConnectionFactory | None = None,
+        clock: Clock | None = None,
+        **overrides: Any,
+    ) -> None:
+        settings = settings or CoreSettings()
+        try:
+            self.settings = settings.replace(**overrides) if overrides else settings
+        except TypeError as exc:
+            raise ConfigError(f"unknown setting: {exc}") from None
+        s = self.settings
+        self.clock: Clock = clock or MonotonicClock()
+        self.registry = Registry()
+        self.pool = ConnectionPool(
+            connection_factory, self.clock, min_size=s.pool_min_size,
+            max_size=s.pool_max_size, acquire_timeout=s.pool_acquire_timeout,
+        )  # fmt: skip
+        self.router = Router(s.queue_size, self.clock, saturation_grace=s.saturation_grace)
+        self.lifecycle = Lifecycle(self.clock, restart_backoff=s.restart_backoff)
+        self.workers = WorkerPool(
+            self.router, self.registry, self.pool, self.clock,
+            count=s.workers, on_death=self.lifecycle.report_death,
+        )  # fmt: skip
+        self.lifecycle.supervise(self.workers)
+        self.recycler = Recycler(
+            self.workers, self.pool, self.clock, interval=s.recycle_interval,
+            max_jobs_per_worker=s.max_jobs_per_worker, max_worker_age=s.max_worker_age,
+            max_connection_uses=s.max_connection_uses, max_connection_age=s.max_connection_age,
+            connection_idle_timeout=s.connection_idle_timeout,
+        )  # fmt: skip
+        self._job_ids = itertools.count(1)
+        self._inflight = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
+        self._stopping: asyncio.Task[None] | None = None
+
+    # -- composition -----------------------------------------------------------------
+
+    def components(self) -> dict[str, Component]:
+        """The six components by name, in health-report order."""
+        return {
+            "registry": self.registry,
+            "pool": self.pool,
+            "router": self.router,
+            "workers": self.workers,
+            "lifecycle": self.lifecycle,
+            "recycler": self.recycler,
+        }
+
+    def _start_order(self) -> list[tuple[str, Component]]:
+        c = self.components()
+        return [(n, c[n]) for n in ("registry", "pool", "router", "workers", "recycler")]
+
+    @property
+    def state(self) -> State:
+        """The lifecycle state."""
+        return self.lifecycle.state
+
+    # -- handlers and jobs ---------------------------------------------------------------
+
+    def handler(
+        self, kind: str, *, timeout: float | None = DEFAULT_TIMEOUT, retries: int = 0
+    ) -> Callable[[Handler], Handler]:
+        """Decorator registering an ``async def handler(job)`` for ``kind``.
+
+        Raises:
+            ConfigError: on an empty kind, a non-positive timeout or negative retries.
+        """
+
+        def register(fn: Handler) -> Handler:
+            self.registry.register(kind, fn, timeout=timeout, retries=retries)
+            return fn
+
+        return register
+
+    async def submit(self, kind: str, payload: Any = None) -> Any:
+        """Run a job and return its handler's result.
+
+        Raises:
+            NotRunning: the application is not running (or stopped before the job ran).
+            UnknownJobKind: no handler for ``kind``.
+            QueueFull: the router is at capacity.
+            JobFailed: the handler raised on its last attempt (the error is ``__cause__``).
+            JobTimeout: the last attempt timed out.
+        """
+        if self.lifecycle.state is not State.RUNNING:
+            raise NotRunning(f"the application is {self.lifecycle.state.value}")
+        spec = self.registry.lookup(kind)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        env = Envelope(spec, Job(next(self._job_ids), kind, payload), future, self.clock.now())
+        self.router.put(env)
+        self.registry.record_submitted(kind)
+        self._inflight += 1
+        if self._inflight == 1:
+            self._drained.clear()
+        future.add_done_callback(self._job_done)
+        return await future
+
+    def _job_done(self, _: asyncio.Future[Any]) -> None:
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._drained.set()
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start every component in order; on failure, roll back and re-raise.
+
+        Raises:
+            OrchestratorError: when already started.
+        """
+        if self.lifecycle.state not in (State.CREATED, State.STOPPED, State.FAILED):
+            raise NotRunning(f"cannot start: the application is {self.lifecycle.state.value}")
+        await self.lifecycle.start_all(self._start_order())
+        self.lifecycle.transition(State.RUNNING)
+        log.info("application_started", name=self.settings.name, workers=self.settings.workers)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop intake, let queued and running jobs finish for ``timeout`` seconds, then stop.
+
+        Jobs still queued or running at the deadline are failed with ``NotRunning``, so
+        every submitter gets an outcome. Idempotent; concurrent calls share one stop.
+        """
+        if self._stopping is None:
+            if self.lifecycle.state not in (State.RUNNING, State.DRAINING):
+                return
+            self._stopping = asyncio.ensure_future(self._stop(timeout))
+        try:
+            await asyncio.shield(self._stopping)
+        finally:
+            if self._stopping.done():
+                self._stopping = None
+
+    async def _stop(self, timeout: float) -> None:
+        self.lifecycle.transition(State.DRAINING)
+        self.router.stop_intake()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._drained.wait()
+        except TimeoutError:
+            log.warning(
+                "stop_timeout_expired", timeout_seconds=timeout, jobs_in_flight=self._inflight
+            )
+        self.lifecycle.transition(State.STOPPING)
+        try:
+            await self.lifecycle.stop_all(self._start_order())
+        finally:
+            self.lifecycle.transition(State.STOPPED)
+            log.info("application_stopped", jobs_completed=self.workers.jobs_completed_total,
+                     jobs_failed=self.workers.jobs_failed_total)  # fmt: skip
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    # -- observability ----------------------------------------------------------------
+
+    def get_stats(self) -> StatsDict:
+        """Every component's stats under its name, plus an ``application`` section."""
+        lc = self.lifecycle
+        stats: StatsDict = {
+            "application": {
+                "name": self.settings.name,
+                "version": __version__,
+                "pid": os.getpid(),
+                "state": lc.state.value,
+                "started_at": utc_iso(lc.started_at) if lc.started_at else None,
+                "uptime_seconds": lc.uptime(),
+                "jobs_in_flight": self._inflight,
+            }
+        }
+        for name, component in self.components().items():
+            stats[name] = component.stats()
+        return stats
+
+    def health(self) -> HealthReport:
+        """Every component's health; a check that raises counts as unhealthy."""
+        checks = [(name, c.health) for name, c in self.components().items()]
+        return aggregate(checks, self.clock.wall())
+
+    def is_healthy(self) -> bool:
+        """Whether every component is healthy; never raises."""
+        try:
+            return self.health().healthy
+        except Exception:
+            return False

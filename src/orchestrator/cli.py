@@ -1,0 +1,123 @@
+"""Command line: ``orchestrator run`` starts the demo application."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import NoReturn
+
+import structlog
+
+from orchestrator.application import Application
+from orchestrator.config import CoreSettings, from_env
+from orchestrator.demo import DemoConnectionFactory, LoadGenerator, build_demo_app
+from orchestrator.errors import ConfigError, OrchestratorError
+from orchestrator.log import configure_logging
+from orchestrator.version import __version__
+
+__all__ = ["main"]
+
+log = structlog.get_logger("orchestrator.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``orchestrator`` argument parser."""
+    parser = _Parser(prog="orchestrator", description="asyncio application orchestrator")
+    parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    run = sub.add_parser("run", help="start the demo application")
+    run.add_argument("--workers", type=int, help="worker tasks (default 4)")
+    run.add_argument("--queue-size", type=int, help="router capacity (default 1024)")
+    run.add_argument("--pool-max-size", type=int, help="most pooled connections (default 8)")
+    run.add_argument("--rate", type=_positive_float, default=50.0,
+                     help="demo jobs submitted per second (default 50; 0 = none)")  # fmt: skip
+    run.add_argument("--duration", type=_positive_float,
+                     help="stop after this many seconds (default: until a signal)")  # fmt: skip
+    run.add_argument("--stop-timeout", type=_positive_float, default=10.0,
+                     help="seconds jobs in flight get at shutdown (default 10)")  # fmt: skip
+    run.add_argument("--log-format", choices=("json", "console", "auto"), default="auto")
+    run.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
+    return parser
+
+
+def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> CoreSettings:
+    """Core settings from flags (when given) over ``ORCHESTRATOR_*`` variables over defaults.
+
+    Raises:
+        ConfigError: on an invalid value from either source.
+    """
+    explicit = {
+        name: getattr(args, name)
+        for name in ("workers", "queue_size", "pool_max_size")
+        if getattr(args, name) is not None
+    }
+    return from_env(CoreSettings, environ, **explicit)
+
+
+async def run_demo(args: argparse.Namespace, settings: CoreSettings) -> int:
+    """Run the demo until a signal or ``--duration``; print a one-line summary."""
+    app = build_demo_app(Application(settings, connection_factory=DemoConnectionFactory()))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    started = time.monotonic()
+    await app.start()
+    generator = LoadGenerator(app, args.rate)
+    gen_task = loop.create_task(generator.run())
+    try:
+        async with asyncio.timeout(args.duration):
+            await stop.wait()
+    except TimeoutError:
+        pass
+    log.info("shutdown_requested", reason="signal" if stop.is_set() else "duration")
+    generator.stop()
+    await gen_task
+    await app.stop(timeout=args.stop_timeout)
+    await generator.settle()
+    o = generator.outcomes
+    print(
+        f"orchestrator: {o['done']} jobs done, {o['failed']} failed, {o['rejected']} rejected, "
+        f"{o['not_running'] + o['error']} refused at shutdown in {time.monotonic() - started:.1f}s",
+        flush=True,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``orchestrator`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from(args, os.environ)
+    except ConfigError as exc:
+        print(f"orchestrator: error: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(args.log_format, args.log_level)
+    try:
+        return asyncio.run(run_demo(args, settings))
+    except OrchestratorError as exc:
+        print(f"orchestrator: error: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,195 @@
+"""Lifecycle: the application's state machine and supervisor.
+
+It starts components in order (rolling back on failure), stops them in reverse, and
+restarts worker tasks that die unexpectedly, with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Iterable, Sequence
+from enum import StrEnum
+from typing import Protocol
+
+import structlog
+
+from orchestrator.clock import utc_iso
+from orchestrator.health import ComponentHealth
+from orchestrator.types import Clock, Component, StatsDict
+
+__all__ = ["Lifecycle", "State"]
+
+log = structlog.get_logger("orchestrator.lifecycle")
+
+
+class State(StrEnum):
+    """Application states, in their usual order."""
+
+    CREATED = "created"
+    STARTING = "starting"
+    RUNNING = "running"
+    DRAINING = "draining"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+class Respawner(Protocol):
+    """What the supervisor restarts (the worker pool)."""
+
+    def respawn(self, worker_id: int) -> None: ...
+
+
+class Lifecycle:
+    """State machine, ordered start/stop, and restart supervision.
+
+    Args:
+        clock: time source for uptime, transitions and backoff sleeps.
+        restart_backoff: delay before the first restart; doubles per recent death.
+        restart_backoff_max: the longest delay.
+        backoff_window: seconds after which a death no longer lengthens the backoff.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        restart_backoff: float = 0.1,
+        restart_backoff_max: float = 5.0,
+        backoff_window: float = 60.0,
+    ) -> None:
+        self._clock = clock
+        self._backoff = restart_backoff
+        self._backoff_max = restart_backoff_max
+        self._window = backoff_window
+        self._state = State.CREATED
+        self._transitions: deque[tuple[State, float]] = deque(maxlen=20)
+        self._transitions.append((State.CREATED, clock.wall()))
+        self._started_mono: float | None = None
+        self._started_wall: float | None = None
+        self._target: Respawner | None = None
+        self._supervising = False
+        self._recent_deaths: deque[float] = deque()
+        self._restarts: set[asyncio.Task[None]] = set()
+        self.restarts_total = 0
+
+    @property
+    def state(self) -> State:
+        """The current state."""
+        return self._state
+
+    @property
+    def started_at(self) -> float | None:
+        """Epoch seconds of the last entry into ``running``."""
+        return self._started_wall
+
+    def uptime(self) -> float:
+        """Seconds since the application last became running (0 before)."""
+        return 0.0 if self._started_mono is None else self._clock.now() - self._started_mono
+
+    def transition(self, state: State) -> None:
+        """Enter ``state`` and record when."""
+        if state is self._state:
+            return
+        previous, self._state = self._state, state
+        self._transitions.append((state, self._clock.wall()))
+        if state is State.RUNNING:
+            self._started_mono, self._started_wall = self._clock.now(), self._clock.wall()
+        log.info("application_state_changed", state=state.value, previous=previous.value)
+
+    def supervise(self, target: Respawner) -> None:
+        """Restart ``target``'s dead workers from now on."""
+        self._target = target
+
+    def report_death(self, worker_id: int, exc: BaseException) -> None:
+        """A worker died: schedule its restart after the backoff."""
+        if not self._supervising or self._target is None:
+            return
+        now = self._clock.now()
+        while self._recent_deaths and now - self._recent_deaths[0] > self._window:
+            self._recent_deaths.popleft()
+        delay = min(self._backoff * 2 ** len(self._recent_deaths), self._backoff_max)
+        self._recent_deaths.append(now)
+        task = asyncio.get_running_loop().create_task(self._restart(worker_id, delay))
+        self._restarts.add(task)
+        task.add_done_callback(self._restarts.discard)
+
+    async def _restart(self, worker_id: int, delay: float) -> None:
+        await self._clock.sleep(delay)
+        if self._supervising and self._target is not None:
+            self.restarts_total += 1
+            self._target.respawn(worker_id)
+            log.info("worker_restart_scheduled", worker_id=worker_id, delay_seconds=delay)
+
+    async def start_all(self, steps: Sequence[tuple[str, Component]]) -> None:
+        """Start the supervisor, then each component in order.
+
+        If a step fails, everything already started is stopped in reverse, the state
+        becomes ``failed`` and the error is re-raised.
+        """
+        self.transition(State.STARTING)
+        await self.start()
+        started: list[tuple[str, Component]] = []
+        for name, component in steps:
+            try:
+                await component.start()
+            except BaseException as exc:
+                log.error("component_start_failed", component=name, error=repr(exc))
+                await self._stop_each(reversed(started))
+                await self.stop()
+                self.transition(State.FAILED)
+                raise
+            started.append((name, component))
+            log.debug("component_started", component=name)
+
+    async def stop_all(self, steps: Sequence[tuple[str, Component]]) -> None:
+        """Stop each component in reverse order, then the supervisor.
+
+        Raises:
+            ExceptionGroup: of every error met, after every component was asked to stop.
+        """
+        errors = await self._stop_each(reversed(steps))
+        await self.stop()
+        if errors:
+            raise ExceptionGroup("errors while stopping components", errors)
+
+    async def _stop_each(self, steps: Iterable[tuple[str, Component]]) -> list[Exception]:
+        errors: list[Exception] = []
+        for name, component in steps:
+            try:
+                await component.stop()
+            except Exception as exc:
+                log.error("component_stop_failed", component=name, error=repr(exc))
+                errors.append(exc)
+            else:
+                log.debug("component_stopped", component=name)
+        return errors
+
+    async def start(self) -> None:
+        """Begin supervising."""
+        self._supervising = True
+
+    async def stop(self) -> None:
+        """Stop supervising and cancel pending restarts."""
+        self._supervising = False
+        for task in list(self._restarts):
+            task.cancel()
+        await asyncio.gather(*self._restarts, return_exceptions=True)
+
+    def stats(self) -> StatsDict:
+        """State, uptime, restarts and the recent transitions."""
+        return {
+            "state": self._state.value,
+            "started_at": utc_iso(self._started_wall) if self._started_wall else None,
+            "uptime_seconds": self.uptime(),
+            "restarts_total": self.restarts_total,
+            "pending_restarts": len(self._restarts),
+            "transitions": [{"state": s.value, "at": utc_iso(t)} for s, t in self._transitions],
+        }
+
+    def health(self) -> ComponentHealth:
+        """Healthy only while running."""
+        if self._state is not State.RUNNING:
+            return ComponentHealth.failing(f"application is {self._state.value}")
+        return ComponentHealth.ok()

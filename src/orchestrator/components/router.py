@@ -1,0 +1,147 @@
+"""Router: a bounded queue of submitted jobs, handed to idle workers in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from orchestrator.errors import NotRunning, QueueFull
+from orchestrator.health import ComponentHealth
+from orchestrator.job import Envelope
+from orchestrator.types import Clock, StatsDict
+
+__all__ = ["Router"]
+
+
+class Router:
+    """A bounded FIFO between submitters and workers.
+
+    ``put`` never waits: a full queue raises ``QueueFull`` (backpressure). ``get`` hands the
+    oldest envelope to a worker, or waits for one. A waiter that is cancelled after an
+    envelope was handed to it puts the envelope back at the front, so nothing is lost.
+
+    Args:
+        capacity: the most envelopes queued at once.
+        clock: time source for queue ages and saturation.
+        saturation_grace: seconds the queue may stay full before the router is unhealthy.
+    """
+
+    def __init__(self, capacity: int, clock: Clock, *, saturation_grace: float = 5.0) -> None:
+        self._capacity = capacity
+        self._clock = clock
+        self._grace = saturation_grace
+        self._queue: deque[Envelope] = deque()
+        self._waiters: deque[asyncio.Future[Envelope | None]] = deque()
+        self._accepting = False
+        self._closed = False
+        self._full_since: float | None = None
+        self.routed_total = 0
+        self.rejected_total = 0
+
+    @property
+    def accepting(self) -> bool:
+        """Whether ``put`` takes new envelopes."""
+        return self._accepting
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def put(self, env: Envelope) -> None:
+        """Queue an envelope or hand it straight to a waiting worker.
+
+        Raises:
+            NotRunning: when the router is not accepting.
+            QueueFull: when ``capacity`` envelopes are already queued.
+        """
+        if not self._accepting:
+            raise NotRunning("the application is not accepting jobs")
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.routed_total += 1
+                waiter.set_result(env)
+                return
+        if len(self._queue) >= self._capacity:
+            self.rejected_total += 1
+            if self._full_since is None:
+                self._full_since = self._clock.now()
+            raise QueueFull(f"router queue is full ({self._capacity} jobs)")
+        self._queue.append(env)
+        if len(self._queue) >= self._capacity and self._full_since is None:
+            self._full_since = self._clock.now()
+
+    async def get(self) -> Envelope | None:
+        """The oldest envelope, waiting for one if the queue is empty; None once closed."""
+        if self._queue:
+            return self._pop()
+        if self._closed:
+            return None
+        waiter: asyncio.Future[Envelope | None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                handed = waiter.result()
+                if handed is not None:  # handed over but never taken: put it back first
+                    self._queue.appendleft(handed)
+                    self.routed_total -= 1
+            raise
+
+    def _pop(self) -> Envelope:
+        env = self._queue.popleft()
+        self.routed_total += 1
+        if len(self._queue) < self._capacity:
+            self._full_since = None
+        return env
+
+    def drain_queued(self) -> list[Envelope]:
+        """Remove and return every queued envelope (used at shutdown to fail them)."""
+        items = list(self._queue)
+        self._queue.clear()
+        self._full_since = None
+        return items
+
+    async def start(self) -> None:
+        """Open for submissions."""
+        self._closed = False
+        self._accepting = True
+
+    def stop_intake(self) -> None:
+        """Refuse new submissions; queued envelopes stay for the workers."""
+        self._accepting = False
+
+    async def stop(self) -> None:
+        """Refuse submissions, wake idle workers with None and fail what is left."""
+        self._accepting = False
+        self._closed = True
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+        for env in self.drain_queued():
+            env.reject(NotRunning("the application stopped before the job ran"))
+
+    def stats(self) -> StatsDict:
+        """Queue depth, capacity, counters and the age of the oldest queued job."""
+        oldest = self._clock.now() - self._queue[0].enqueued_at if self._queue else 0.0
+        return {
+            "accepting": self._accepting,
+            "queued": len(self._queue),
+            "capacity": self._capacity,
+            "routed_total": self.routed_total,
+            "rejected_total": self.rejected_total,
+            "oldest_queued_age_seconds": oldest,
+        }
+
+    def health(self) -> ComponentHealth:
+        """Unhealthy when not accepting, or full for longer than the grace period."""
+        if not self._accepting:
+            return ComponentHealth.failing("router is not accepting jobs")
+        if self._full_since is not None and len(self._queue) >= self._capacity:
+            full_for = self._clock.now() - self._full_since
+            if full_for >= self._grace:
+                return ComponentHealth.failing(
+                    f"queue saturated at {self._capacity} jobs for {full_for:.1f}s"
+                )
+        return ComponentHealth.ok()

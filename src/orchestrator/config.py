@@ -1,0 +1,146 @@
+"""Frozen settings: the one source of truth, fed by keyword arguments, flags and environment.
+
+Every field is validated in ``__post_init__`` and a bad value raises ``ConfigError`` before
+anything starts. ``from_env`` reads ``ORCHESTRATOR_*`` variables; explicit values win.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
+
+from orchestrator.errors import ConfigError
+
+__all__ = ["CoreSettings", "env_name", "from_env", "parse_value"]
+
+ENV_PREFIX = "ORCHESTRATOR_"
+
+T = TypeVar("T")
+
+
+def env_name(field: dataclasses.Field[Any]) -> str:
+    """The environment variable of a settings field (``metadata["env"]`` or derived)."""
+    return str(field.metadata.get("env", ENV_PREFIX + field.name.upper()))
+
+
+def parse_value(name: str, hint: Any, raw: str) -> Any:
+    """Parse ``raw`` text (from a flag or the environment) into the field's type.
+
+    Raises:
+        ConfigError: when the text does not parse.
+    """
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if raw.strip().lower() in ("", "none", "null", "off"):
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        return parse_value(name, hint, raw)
+    if origin is tuple:
+        return tuple(item.strip() for item in raw.split(",") if item.strip())
+    try:
+        if hint is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if hint is int:
+            return int(raw)
+        if hint is float:
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}: cannot parse {raw!r} as {hint.__name__}") from None
+    return raw
+
+
+def from_env(cls: type[T], environ: Mapping[str, str], **explicit: Any) -> T:
+    """Build settings ``cls`` from ``environ``, with ``explicit`` values taking precedence.
+
+    Raises:
+        ConfigError: for unknown explicit names and unparsable or invalid values.
+    """
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(explicit) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+    values: dict[str, Any] = {}
+    for name, field in fields.items():
+        var = env_name(field)
+        if name in explicit:
+            values[name] = explicit[name]
+        elif field.metadata.get("env", True) is not None and var in environ:
+            values[name] = parse_value(var, hints[name], environ[var])
+    return cls(**values)
+
+
+def check_int(name: str, value: object, *, minimum: int, optional: bool = False) -> None:
+    """Raise ``ConfigError`` unless ``value`` is an int >= ``minimum`` (or None when optional)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def check_seconds(
+    name: str, value: object, *, positive: bool = True, optional: bool = False
+) -> None:
+    """Raise ``ConfigError`` unless ``value`` is a finite number of seconds (> 0 or >= 0)."""
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
+    if (positive and value <= 0) or value < 0:
+        raise ConfigError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoreSettings:
+    """Settings of the application core (components); see docs/configuration.md."""
+
+    name: str = "orchestrator"
+    workers: int = 4
+    queue_size: int = 1024
+    pool_min_size: int = 0
+    pool_max_size: int = 8
+    pool_acquire_timeout: float = 5.0
+    max_jobs_per_worker: int | None = None
+    max_worker_age: float | None = None
+    max_connection_uses: int | None = None
+    max_connection_age: float | None = None
+    connection_idle_timeout: float | None = None
+    recycle_interval: float = 1.0
+    saturation_grace: float = 5.0
+    restart_backoff: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ConfigError("name must not be empty")
+        check_int("workers", self.workers, minimum=1)
+        check_int("queue_size", self.queue_size, minimum=1)
+        check_int("pool_min_size", self.pool_min_size, minimum=0)
+        check_int("pool_max_size", self.pool_max_size, minimum=1)
+        if self.pool_min_size > self.pool_max_size:
+            raise ConfigError(
+                f"pool_min_size ({self.pool_min_size}) must be <= "
+                f"pool_max_size ({self.pool_max_size})"
+            )
+        check_seconds("pool_acquire_timeout", self.pool_acquire_timeout)
+        check_int("max_jobs_per_worker", self.max_jobs_per_worker, minimum=1, optional=True)
+        check_int("max_connection_uses", self.max_connection_uses, minimum=1, optional=True)
+        for name in ("max_worker_age", "max_connection_age", "connection_idle_timeout"):
+            check_seconds(name, getattr(self, name), optional=True)
+        check_seconds("recycle_interval", self.recycle_interval)
+        check_seconds("saturation_grace", self.saturation_grace, positive=False)
+        check_seconds("restart_backoff", self.restart_backoff, positive=False)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)

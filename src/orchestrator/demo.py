@@ -1,0 +1,143 @@
+"""The demo: job kinds, a connection factory with connect latency and a load generator."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import random
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from orchestrator.application import Application
+from orchestrator.errors import JobFailed, NotRunning, OrchestratorError, QueueFull
+from orchestrator.job import Job
+
+__all__ = ["DemoConnectionFactory", "LoadGenerator", "build_demo_app"]
+
+log = structlog.get_logger("orchestrator.demo")
+
+
+@dataclass(slots=True)
+class DemoConnection:
+    """A pretend connection to a backend."""
+
+    id: int
+    open: bool = True
+
+
+class DemoConnectionFactory:
+    """Connections that take ``connect_latency`` seconds (± jitter) to open."""
+
+    def __init__(self, connect_latency: float = 0.02, rng: random.Random | None = None) -> None:
+        self._latency = connect_latency
+        self._rng = rng or random.Random()
+        self._ids = itertools.count(1)
+
+    async def connect(self) -> DemoConnection:
+        await asyncio.sleep(self._latency * self._rng.uniform(0.5, 1.5))
+        return DemoConnection(next(self._ids))
+
+    async def close(self, conn: DemoConnection) -> None:
+        conn.open = False
+
+    async def ping(self, conn: DemoConnection) -> bool:
+        return conn.open
+
+
+class FlakyError(RuntimeError):
+    """The demo's simulated transient failure."""
+
+
+def build_demo_app(app: Application, rng: random.Random | None = None) -> Application:
+    """Register the demo job kinds on ``app``: ``io``, ``cpu`` and ``flaky``."""
+    rand = rng or random.Random()
+
+    @app.handler("io", timeout=2.0)
+    async def io_job(job: Job) -> dict[str, Any]:
+        await asyncio.sleep(rand.uniform(0.005, 0.05))
+        return {"job": job.id, "connection": getattr(job.connection, "id", None)}
+
+    @app.handler("cpu", timeout=2.0)
+    async def cpu_job(job: Job) -> str:
+        digest = hashlib.sha256(str(job.payload).encode())
+        for _ in range(200):
+            digest = hashlib.sha256(digest.digest())
+        return digest.hexdigest()[:16]
+
+    @app.handler("flaky", timeout=2.0, retries=1)
+    async def flaky_job(job: Job) -> str:
+        await asyncio.sleep(rand.uniform(0.001, 0.01))
+        if rand.random() < 0.05:
+            raise FlakyError("simulated transient failure")
+        return "ok"
+
+    return app
+
+
+class LoadGenerator:
+    """Submits demo jobs at ``rate`` per second and counts their outcomes.
+
+    Every submission is awaited to its outcome (nothing is fire-and-forget), so after
+    ``stop()`` and the application's stop, ``outcomes`` accounts for every job.
+    """
+
+    MIX = (("io", 0.6), ("cpu", 0.2), ("flaky", 0.2))
+
+    def __init__(self, app: Application, rate: float, rng: random.Random | None = None) -> None:
+        self._app = app
+        self._rate = rate
+        self._rng = rng or random.Random()
+        self._pending: set[asyncio.Task[None]] = set()
+        self._stopped = asyncio.Event()
+        self.outcomes: Counter[str] = Counter()
+
+    async def run(self) -> None:
+        """Submit until ``stop()``."""
+        if self._rate <= 0:
+            await self._stopped.wait()
+            return
+        kinds = [k for k, _ in self.MIX]
+        weights = [w for _, w in self.MIX]
+        interval = 1.0 / self._rate
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        while not self._stopped.is_set():
+            kind = self._rng.choices(kinds, weights)[0]
+            task = loop.create_task(self._one(kind))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
+            next_at += interval
+            delay = next_at - loop.time()
+            if delay > 0:
+                try:
+                    async with asyncio.timeout(delay):
+                        await self._stopped.wait()
+                except TimeoutError:
+                    pass
+
+    async def _one(self, kind: str) -> None:
+        try:
+            await self._app.submit(kind, {"n": self._rng.randrange(1000)})
+        except QueueFull:
+            self.outcomes["rejected"] += 1
+        except NotRunning:
+            self.outcomes["not_running"] += 1
+        except JobFailed:
+            self.outcomes["failed"] += 1
+        except OrchestratorError:
+            self.outcomes["error"] += 1
+        else:
+            self.outcomes["done"] += 1
+
+    def stop(self) -> None:
+        """Stop submitting; jobs already submitted still get their outcome."""
+        self._stopped.set()
+
+    async def settle(self) -> None:
+        """Wait until every submitted job has an outcome."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending))

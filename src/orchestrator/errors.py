@@ -1,0 +1,56 @@
+"""The typed error hierarchy of the orchestrator, in one place."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "HttpServerError",
+    "JobFailed",
+    "JobTimeout",
+    "NotRunning",
+    "OrchestratorError",
+    "PoolExhausted",
+    "QueueFull",
+    "UnknownJobKind",
+    "WorkerCrashed",
+]
+
+
+class OrchestratorError(Exception):
+    """Base class of every error the orchestrator raises on purpose."""
+
+
+class ConfigError(OrchestratorError, ValueError):
+    """A setting is invalid; raised before anything starts."""
+
+
+class UnknownJobKind(OrchestratorError, LookupError):
+    """No handler is registered for the submitted job kind."""
+
+
+class QueueFull(OrchestratorError):
+    """The router is at its capacity (backpressure); retry later."""
+
+
+class NotRunning(OrchestratorError):
+    """The application is not accepting or no longer running jobs."""
+
+
+class JobFailed(OrchestratorError):
+    """The handler raised; the original exception is ``__cause__``."""
+
+
+class JobTimeout(JobFailed):
+    """The handler did not finish within its timeout on the last attempt."""
+
+
+class WorkerCrashed(JobFailed):
+    """The worker running the job died unexpectedly (it is restarted)."""
+
+
+class PoolExhausted(OrchestratorError):
+    """No connection became available within the acquire timeout."""
+
+
+class HttpServerError(OrchestratorError):
+    """The HTTP server could not start while ``http_required`` was set."""

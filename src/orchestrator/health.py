@@ -1,0 +1,71 @@
+"""Component health values and their aggregation into one report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.clock import utc_iso
+
+__all__ = ["ComponentHealth", "HealthReport", "aggregate"]
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentHealth:
+    """One component's health: a verdict and, when useful, why."""
+
+    healthy: bool
+    reason: str | None = None
+
+    @classmethod
+    def ok(cls, reason: str | None = None) -> ComponentHealth:
+        """A healthy verdict."""
+        return cls(True, reason)
+
+    @classmethod
+    def failing(cls, reason: str) -> ComponentHealth:
+        """An unhealthy verdict with its reason."""
+        return cls(False, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class HealthReport:
+    """The aggregated health of an application at one instant."""
+
+    healthy: bool
+    timestamp: float
+    components: dict[str, ComponentHealth]
+
+    def to_dict(self, *, verbose: bool = False) -> dict[str, Any]:
+        """The JSON shape: healthy, timestamp, components (+ checks when verbose)."""
+        out: dict[str, Any] = {
+            "healthy": self.healthy,
+            "timestamp": utc_iso(self.timestamp),
+            "components": {name: h.healthy for name, h in self.components.items()},
+        }
+        if verbose:
+            out["checks"] = {
+                name: {"healthy": h.healthy, "reason": h.reason}
+                for name, h in self.components.items()
+            }
+        return out
+
+    def failing(self) -> dict[str, str]:
+        """The unhealthy components and their reasons."""
+        return {n: h.reason or "unhealthy" for n, h in self.components.items() if not h.healthy}
+
+
+def aggregate(
+    checks: Iterable[tuple[str, Callable[[], ComponentHealth]]], timestamp: float
+) -> HealthReport:
+    """Run every check; a check that raises counts as unhealthy with the error as reason."""
+    components: dict[str, ComponentHealth] = {}
+    for name, check in checks:
+        try:
+            result = check()
+        except Exception as exc:  # a broken check is a failing component, never an error
+            result = ComponentHealth.failing(f"health check raised {type(exc).__name__}: {exc}")
+        components[name] = result
+    healthy = all(h.healthy for h in components.values())
+    return HealthReport(healthy, timestamp, components)
