@@ -21,9 +21,10 @@ from orchestrator.components import (
     State,
     WorkerPool,
 )
-from orchestrator.config import CoreSettings
-from orchestrator.errors import ConfigError, NotRunning
+from orchestrator.config import CoreSettings, HttpSettings, split_settings
+from orchestrator.errors import HttpServerError, NotRunning
 from orchestrator.health import HealthReport, aggregate
+from orchestrator.http.server import HttpServer
 from orchestrator.job import Envelope, Handler, Job
 from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
 from orchestrator.version import __version__
@@ -39,9 +40,12 @@ class Application:
     """Runs submitted jobs through registry → router → workers (with pooled connections).
 
     Args:
-        settings: core settings; keyword arguments named like its fields override it.
+        settings: core settings.
+        http: HTTP API settings (``enable_http=True`` serves it once everything runs).
         connection_factory: gives each job a pooled connection when set.
         clock: time source (inject ``FakeClock`` in tests).
+        overrides: any field of ``CoreSettings`` or ``HttpSettings`` by name
+            (``workers=8``, ``enable_http=True``, ``http_port=0``...).
 
     Raises:
         ConfigError: on an unknown or invalid setting, before anything starts.
@@ -51,15 +55,14 @@ class Application:
         self,
         settings: CoreSettings | None = None,
         *,
+        http: HttpSettings | None = None,
         connection_factory: ConnectionFactory | None = None,
         clock: Clock | None = None,
         **overrides: Any,
     ) -> None:
-        settings = settings or CoreSettings()
-        try:
-            self.settings = settings.replace(**overrides) if overrides else settings
-        except TypeError as exc:
-            raise ConfigError(f"unknown setting: {exc}") from None
+        core, http_overrides = split_settings(overrides)
+        self.settings = (settings or CoreSettings()).replace(**core)
+        self.http_settings = (http or HttpSettings()).replace(**http_overrides)
         s = self.settings
         self.clock: Clock = clock or MonotonicClock()
         self.registry = Registry()
@@ -85,6 +88,17 @@ class Application:
         self._drained = asyncio.Event()
         self._drained.set()
         self._stopping: asyncio.Task[None] | None = None
+        self.http_server = HttpServer(self, self.http_settings, clock=self.clock)
+
+    @property
+    def http_port(self) -> int | None:
+        """The bound HTTP port, or None when HTTP is disabled, failed or stopped."""
+        return self.http_server.port
+
+    @property
+    def http_url(self) -> str | None:
+        """``http://host:port`` of the HTTP API, or None."""
+        return self.http_server.url
 
     # -- composition -----------------------------------------------------------------
 
@@ -165,7 +179,17 @@ class Application:
             raise NotRunning(f"cannot start: the application is {self.lifecycle.state.value}")
         await self.lifecycle.start_all(self._start_order())
         self.lifecycle.transition(State.RUNNING)
-        log.info("application_started", name=self.settings.name, workers=self.settings.workers)
+        if self.http_settings.enable_http:
+            try:
+                await self.http_server.start()
+            except HttpServerError:
+                if self.http_settings.http_required:
+                    self.lifecycle.transition(State.STOPPING)
+                    await self.lifecycle.stop_all(self._start_order())
+                    self.lifecycle.transition(State.FAILED)
+                    raise
+        log.info("application_started", name=self.settings.name, workers=self.settings.workers,
+                 http_url=self.http_url)  # fmt: skip
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop intake, let queued and running jobs finish for ``timeout`` seconds, then stop.
@@ -186,6 +210,7 @@ class Application:
     async def _stop(self, timeout: float) -> None:
         self.lifecycle.transition(State.DRAINING)
         self.router.stop_intake()
+        self.http_server.drain()
         try:
             async with asyncio.timeout(timeout):
                 await self._drained.wait()
@@ -195,6 +220,7 @@ class Application:
             )
         self.lifecycle.transition(State.STOPPING)
         try:
+            await self.http_server.stop()
             await self.lifecycle.stop_all(self._start_order())
         finally:
             self.lifecycle.transition(State.STOPPED)
@@ -231,6 +257,7 @@ class Application:
         }
         for name, component in self.components().items():
             stats[name] = component.stats()
+        stats["http"] = self.http_server.stats()
         return stats
 
     def health(self) -> HealthReport:

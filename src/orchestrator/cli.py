@@ -9,12 +9,12 @@ import signal
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import structlog
 
 from orchestrator.application import Application
-from orchestrator.config import CoreSettings, from_env
+from orchestrator.config import CoreSettings, HttpSettings, from_env
 from orchestrator.demo import DemoConnectionFactory, LoadGenerator, build_demo_app
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.log import configure_logging
@@ -57,34 +57,51 @@ def build_parser() -> argparse.ArgumentParser:
                      help="stop after this many seconds (default: until a signal)")  # fmt: skip
     run.add_argument("--stop-timeout", type=_positive_float, default=10.0,
                      help="seconds jobs in flight get at shutdown (default 10)")  # fmt: skip
+    run.add_argument("--http-port", type=int, help="HTTP API port (default 8080; 0 = any free)")
+    run.add_argument("--http-host", help="HTTP API bind address (default 0.0.0.0)")
+    run.add_argument("--no-http", action="store_true", help="do not serve the HTTP API")
     run.add_argument("--log-format", choices=("json", "console", "auto"), default="auto")
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     return parser
 
 
-def settings_from(args: argparse.Namespace, environ: Mapping[str, str]) -> CoreSettings:
-    """Core settings from flags (when given) over ``ORCHESTRATOR_*`` variables over defaults.
+def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+
+
+def settings_from(
+    args: argparse.Namespace, environ: Mapping[str, str]
+) -> tuple[CoreSettings, HttpSettings]:
+    """Settings from flags (when given) over ``ORCHESTRATOR_*`` variables over defaults.
+
+    The command serves HTTP unless ``--no-http`` or ``ORCHESTRATOR_HTTP_ENABLED=false``.
 
     Raises:
         ConfigError: on an invalid value from either source.
     """
-    explicit = {
-        name: getattr(args, name)
-        for name in ("workers", "queue_size", "pool_max_size")
-        if getattr(args, name) is not None
-    }
-    return from_env(CoreSettings, environ, **explicit)
+    core = from_env(CoreSettings, environ, **_given(args, "workers", "queue_size", "pool_max_size"))
+    http = _given(args, "http_port", "http_host")
+    if args.no_http:
+        http["enable_http"] = False
+    elif "ORCHESTRATOR_HTTP_ENABLED" not in environ:
+        http["enable_http"] = True
+    return core, from_env(HttpSettings, environ, **http)
 
 
-async def run_demo(args: argparse.Namespace, settings: CoreSettings) -> int:
+async def run_demo(args: argparse.Namespace, settings: CoreSettings, http: HttpSettings) -> int:
     """Run the demo until a signal or ``--duration``; print a one-line summary."""
-    app = build_demo_app(Application(settings, connection_factory=DemoConnectionFactory()))
+    app = build_demo_app(
+        Application(settings, http=http, connection_factory=DemoConnectionFactory())
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     started = time.monotonic()
     await app.start()
+    if app.http_url is not None:
+        urls = " ".join(f"{app.http_url}{p}" for p in ("/health", "/live", "/ready", "/stats"))
+        print(f"orchestrator: HTTP API on {app.http_url}: {urls}", flush=True)
     generator = LoadGenerator(app, args.rate)
     gen_task = loop.create_task(generator.run())
     try:
@@ -111,13 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        settings = settings_from(args, os.environ)
+        settings, http = settings_from(args, os.environ)
     except ConfigError as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         return 2
     configure_logging(args.log_format, args.log_level)
     try:
-        return asyncio.run(run_demo(args, settings))
+        return asyncio.run(run_demo(args, settings, http))
     except OrchestratorError as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         return 1

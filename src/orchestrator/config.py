@@ -11,21 +11,29 @@ import math
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 
 from orchestrator.errors import ConfigError
 
-__all__ = ["CoreSettings", "env_name", "from_env", "parse_value"]
+__all__ = [
+    "PROBE_PATHS",
+    "CoreSettings",
+    "HttpSettings",
+    "env_name",
+    "from_env",
+    "parse_value",
+    "split_settings",
+]
 
 ENV_PREFIX = "ORCHESTRATOR_"
 
 T = TypeVar("T")
 
 
-def env_name(field: dataclasses.Field[Any]) -> str:
+def env_name(spec: dataclasses.Field[Any]) -> str:
     """The environment variable of a settings field (``metadata["env"]`` or derived)."""
-    return str(field.metadata.get("env", ENV_PREFIX + field.name.upper()))
+    return str(spec.metadata.get("env", ENV_PREFIX + spec.name.upper()))
 
 
 def parse_value(name: str, hint: Any, raw: str) -> Any:
@@ -72,11 +80,11 @@ def from_env(cls: type[T], environ: Mapping[str, str], **explicit: Any) -> T:
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
     values: dict[str, Any] = {}
-    for name, field in fields.items():
-        var = env_name(field)
+    for name, spec in fields.items():
+        var = env_name(spec)
         if name in explicit:
             values[name] = explicit[name]
-        elif field.metadata.get("env", True) is not None and var in environ:
+        elif var in environ:
             values[name] = parse_value(var, hints[name], environ[var])
     return cls(**values)
 
@@ -144,3 +152,56 @@ class CoreSettings:
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (validated again)."""
         return dataclasses.replace(self, **changes)
+
+
+def _env(name: str) -> dict[str, str]:
+    return {"env": ENV_PREFIX + "HTTP_" + name}
+
+
+PROBE_PATHS: tuple[str, ...] = ("/health", "/live", "/ready")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpSettings:
+    """Settings of the HTTP observability API; see docs/configuration.md.
+
+    Environment variables are ``ORCHESTRATOR_HTTP_<NAME>`` (``http_`` prefixes dropped).
+    """
+
+    enable_http: bool = field(default=False, metadata=_env("ENABLED"))
+    http_host: str = field(default="0.0.0.0", metadata=_env("HOST"))
+    http_port: int = field(default=8080, metadata=_env("PORT"))
+    http_required: bool = field(default=False, metadata=_env("REQUIRED"))
+    http_shutdown_timeout: float = field(default=5.0, metadata=_env("SHUTDOWN_TIMEOUT"))
+    stats_ttl: float = field(default=1.0, metadata=_env("STATS_TTL"))
+    stats_slow_threshold: float = field(default=0.05, metadata=_env("STATS_SLOW_THRESHOLD"))
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.http_host, str) or not self.http_host:
+            raise ConfigError("http_host must be a non-empty host name or address")
+        check_int("http_port", self.http_port, minimum=0)
+        if self.http_port > 65535:
+            raise ConfigError(f"http_port must be <= 65535, got {self.http_port}")
+        check_seconds("http_shutdown_timeout", self.http_shutdown_timeout, positive=False)
+        check_seconds("stats_ttl", self.stats_ttl, positive=False)
+        check_seconds("stats_slow_threshold", self.stats_slow_threshold, positive=False)
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+def split_settings(options: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split keyword arguments into core and HTTP settings by field name.
+
+    Raises:
+        ConfigError: for a name that is neither.
+    """
+    core_names = {f.name for f in dataclasses.fields(CoreSettings)}
+    http_names = {f.name for f in dataclasses.fields(HttpSettings)}
+    unknown = sorted(set(options) - core_names - http_names)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+    core = {k: v for k, v in options.items() if k in core_names}
+    http = {k: v for k, v in options.items() if k in http_names}
+    return core, http

@@ -105,21 +105,27 @@ class ConnectionPool:
         while self._idle:
             pc = self._idle.pop()
             stale = self._clock.now() - pc.last_used_at >= self._ping_after_idle
-            if stale and self._ping is not None and not await self._ping_ok(pc):
-                self._discard(pc, "ping_failed")
-                continue
+            if stale and self._ping is not None:
+                pc.state = "pinging"  # out of the idle deque: not "idle" while we await
+                if not await self._ping_ok(pc):
+                    self._discard(pc, "ping_failed")
+                    continue
             return self._lend(pc)
         waiter: asyncio.Future[PooledConnection] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)
         self._replenish()
+        limit = self.acquire_timeout if timeout is None else timeout
         try:
-            async with asyncio.timeout(self.acquire_timeout if timeout is None else timeout):
+            async with asyncio.timeout(limit):
                 pc = await waiter
         except TimeoutError:
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                # handed over in the same loop turn as the deadline: use it, never leak it
+                return self._lend(waiter.result())
             self.acquire_timeouts_total += 1
             self._last_starved_at = self._clock.now()
             raise PoolExhausted(
-                f"no connection available within {self.acquire_timeout}s "
+                f"no connection available within {limit}s "
                 f"({len(self._conns)}/{self.max_size} in use or connecting)"
             ) from None
         except asyncio.CancelledError:
@@ -149,6 +155,7 @@ class ConnectionPool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
+                pc.state = "in_use"  # lent on arrival: "idle" means "in the idle deque"
                 waiter.set_result(pc)
                 return
         pc.state = "idle"

@@ -55,12 +55,8 @@ class Router:
         """
         if not self._accepting:
             raise NotRunning("the application is not accepting jobs")
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                self.routed_total += 1
-                waiter.set_result(env)
-                return
+        if self._hand_to_waiter(env):
+            return
         if len(self._queue) >= self._capacity:
             self.rejected_total += 1
             if self._full_since is None:
@@ -69,6 +65,15 @@ class Router:
         self._queue.append(env)
         if len(self._queue) >= self._capacity and self._full_since is None:
             self._full_since = self._clock.now()
+
+    def _hand_to_waiter(self, env: Envelope) -> bool:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.routed_total += 1
+                waiter.set_result(env)
+                return True
+        return False
 
     async def get(self) -> Envelope | None:
         """The oldest envelope, waiting for one if the queue is empty; None once closed."""
@@ -83,9 +88,10 @@ class Router:
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 handed = waiter.result()
-                if handed is not None:  # handed over but never taken: put it back first
-                    self._queue.appendleft(handed)
+                if handed is not None:  # handed over but never taken: route it again
                     self.routed_total -= 1
+                    if not self._hand_to_waiter(handed):  # else idle workers would miss it
+                        self._queue.appendleft(handed)
             raise
 
     def _pop(self) -> Envelope:

@@ -51,6 +51,14 @@ class ConnectionSource(Protocol):
 DeathListener = Callable[[int, BaseException], None]
 
 
+class _DeadlineExpired(Exception):
+    """An attempt ran past its own timeout; ``timeout_error`` is asyncio's TimeoutError."""
+
+    def __init__(self, timeout_error: TimeoutError) -> None:
+        super().__init__("attempt deadline expired")
+        self.timeout_error = timeout_error
+
+
 class Worker:
     """One worker task and its bookkeeping."""
 
@@ -152,7 +160,9 @@ class WorkerPool:
             crash.__cause__ = exc
             self._fail_in_hand(w, crash)
         log.error("worker_died", worker_id=w.id, error=repr(exc))
-        if self.on_death is not None and self._running:
+        if w.retiring is not None:  # its successor already runs: nothing to restart
+            self._workers.pop(w.id, None)
+        elif self.on_death is not None and self._running:
             self.on_death(w.id, exc)
 
     async def _execute(self, w: Worker, env: Envelope) -> None:
@@ -167,8 +177,8 @@ class WorkerPool:
             timed_out = False
             try:
                 result = await self._attempt(env)
-            except TimeoutError as exc:
-                error, timed_out = exc, True
+            except _DeadlineExpired as exc:
+                error, timed_out = exc.timeout_error, True
             except Exception as exc:
                 error = exc
             else:
@@ -204,7 +214,8 @@ class WorkerPool:
         """One attempt: lease a connection if pooled, run the handler under its timeout.
 
         Raises:
-            TimeoutError: only when this attempt's own deadline expired.
+            _DeadlineExpired: only when this attempt's own deadline expired; anything the
+                handler raises (a ``TimeoutError`` of its own included) propagates as is.
         """
         spec, job = env.spec, env.job
         pooled = self._connections.enabled
@@ -220,10 +231,10 @@ class WorkerPool:
                     return await spec.handler(job)
             except TimeoutError as exc:
                 if deadline.expired():
-                    raise
-                raise RuntimeError("handler raised TimeoutError") from exc
-        except (ConnectionError, OSError):
-            broken = True
+                    raise _DeadlineExpired(exc) from exc
+                raise
+        except (OSError, _DeadlineExpired):  # ConnectionError, TimeoutError are OSErrors
+            broken = True  # the connection's state is unknown: close it
             raise
         finally:
             job.connection = None

@@ -1,0 +1,20 @@
+"""Typed keys for application and request state."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from orchestrator.config import HttpSettings
+from orchestrator.http.snapshot import SnapshotCache
+from orchestrator.http.state import HttpState
+from orchestrator.types import Clock, Observable
+
+__all__ = ["AUTHORISED", "CLOCK", "OBSERVABLE", "SETTINGS", "SNAPSHOT", "STATE"]
+
+OBSERVABLE = web.AppKey("observable", Observable)
+SETTINGS = web.AppKey("settings", HttpSettings)
+SNAPSHOT = web.AppKey("snapshot", SnapshotCache)
+STATE = web.AppKey("state", HttpState)
+CLOCK = web.AppKey("clock", Clock)
+AUTHORISED = web.RequestKey("authorised", bool)
+"""Whether the request carried a valid token (True when no token is configured)."""

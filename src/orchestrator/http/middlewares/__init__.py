@@ -1,0 +1,1 @@
+"""Request middlewares, one concern per module."""

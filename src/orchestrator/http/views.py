@@ -1,0 +1,116 @@
+"""One small function per endpoint."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from orchestrator.http.errors import ApiError
+from orchestrator.http.keys import AUTHORISED, OBSERVABLE, SNAPSHOT, STATE
+from orchestrator.http.responses import NO_STORE, json_bytes, json_response
+from orchestrator.http.snapshot import Snapshot
+
+__all__ = ["health", "health_component", "index", "live", "ready", "stats", "stats_section"]
+
+log = structlog.get_logger("orchestrator.http")
+
+_LIVE = b'{"status":"alive"}'
+
+
+def _snapshot(request: web.Request) -> tuple[Snapshot, bool]:
+    try:
+        return request.app[SNAPSHOT].get()
+    except Exception as exc:
+        log.error("stats_unavailable", error=type(exc).__name__)
+        raise ApiError(500, "stats_unavailable", "the statistics could not be built") from exc
+
+
+def _pretty(request: web.Request) -> bool:
+    return "pretty" in request.query
+
+
+def _may_see_reasons(request: web.Request) -> bool:
+    return bool(request.get(AUTHORISED, True))
+
+
+async def index(request: web.Request) -> web.Response:
+    """``GET /``: the endpoints this API serves."""
+    base = {
+        "name": "orchestrator",
+        "endpoints": {
+            "/health": "aggregated health; 200 healthy, 503 not (?verbose for reasons)",
+            "/health/{component}": "one component's health",
+            "/live": "liveness: 200 while the process answers",
+            "/ready": "readiness: 200 when running, healthy and not draining",
+            "/stats": "all statistics (?pretty to indent)",
+            "/stats/{section}": "one section of the statistics",
+        },
+    }
+    return json_response(base, pretty=_pretty(request))
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET /health``: 200 when every component is healthy, 503 otherwise."""
+    report = request.app[OBSERVABLE].health()
+    verbose = "verbose" in request.query
+    body = report.to_dict(verbose=verbose)
+    if verbose and not _may_see_reasons(request):
+        for check in body["checks"].values():
+            check["reason"] = None
+    return json_response(body, 200 if report.healthy else 503, NO_STORE, pretty=_pretty(request))
+
+
+async def health_component(request: web.Request) -> web.Response:
+    """``GET /health/{component}``: one component's verdict (404 for an unknown name)."""
+    name = request.match_info["component"]
+    report = request.app[OBSERVABLE].health()
+    check = report.components.get(name)
+    if check is None:
+        raise ApiError(404, "not_found", f"no component named {name!r}")
+    body = {"component": name, "healthy": check.healthy}
+    if _may_see_reasons(request):
+        body["reason"] = check.reason
+    return json_response(body, 200 if check.healthy else 503, NO_STORE, pretty=_pretty(request))
+
+
+async def live(request: web.Request) -> web.Response:
+    """``GET /live``: 200 while the event loop answers, whatever the components say."""
+    return json_bytes(_LIVE, 200, NO_STORE)
+
+
+async def ready(request: web.Request) -> web.Response:
+    """``GET /ready``: 200 only when running, healthy and not draining; 503 with the reason."""
+    if request.app[STATE].draining:
+        body = {"ready": False, "reason": "draining"}
+        return json_response(body, 503, {**NO_STORE, "Retry-After": "5"})
+    report = request.app[OBSERVABLE].health()
+    if report.healthy:
+        return json_response({"ready": True}, 200, NO_STORE)
+    failing = report.failing()
+    reason = ", ".join(
+        f"{name}: {why}" if _may_see_reasons(request) else name for name, why in failing.items()
+    )
+    return json_response({"ready": False, "reason": f"unhealthy: {reason}"}, 503, NO_STORE)
+
+
+async def stats(request: web.Request) -> web.Response:
+    """``GET /stats``: the cached snapshot of ``get_stats()``."""
+    cache = request.app[SNAPSHOT]
+    snap, hit = _snapshot(request)
+    body = snap.pretty if _pretty(request) else snap.body
+    headers = {
+        "ETag": snap.etag,
+        "Cache-Control": f"max-age={int(cache.remaining(snap))}",
+        "X-Cache": "hit" if hit else "miss",
+    }
+    return json_bytes(body, 200, headers)
+
+
+async def stats_section(request: web.Request) -> web.Response:
+    """``GET /stats/{section}``: one section of the snapshot (404 for an unknown name)."""
+    name = request.match_info["section"]
+    snap, _ = _snapshot(request)
+    section = snap.data.get(name)
+    if not isinstance(section, dict):
+        raise ApiError(404, "not_found", f"no stats section named {name!r}")
+    return json_response(section, pretty=_pretty(request))

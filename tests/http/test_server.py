@@ -1,0 +1,188 @@
+"""The HTTP server's lifecycle: bind failures, restart, shutdown order, requests in flight."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+import structlog
+from aiohttp import web
+
+from orchestrator import FakeClock, HttpServerError
+from orchestrator.config import HttpSettings
+from orchestrator.health import HealthReport
+from orchestrator.http import HttpServer
+from orchestrator.types import StatsDict
+from tests.http.conftest import make_app
+
+
+@pytest.fixture
+def held_port() -> Iterator[int]:
+    """A loopback port held by a real listening socket."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+async def test_port_in_use_runs_without_http(held_port: int, clock: FakeClock) -> None:
+    """A port conflict logs http_server_failed; the application runs on without HTTP."""
+    app = make_app(clock, http_port=held_port)
+    with structlog.testing.capture_logs() as logs:
+        await app.start()
+    try:
+        failed = [e for e in logs if e["event"] == "http_server_failed"]
+        assert len(failed) == 1
+        assert failed[0]["log_level"] == "error"
+        assert failed[0]["port"] == held_port
+        assert failed[0]["host"] == "127.0.0.1"
+        assert failed[0]["errno"] == 98
+        assert "EADDRINUSE" in failed[0]["reason"]
+        assert app.state == "running"
+        assert app.http_port is None
+        assert app.http_url is None
+        http = app.get_stats()["http"]
+        assert http["state"] == "failed"
+        assert "EADDRINUSE" in http["error"]
+        assert await app.submit("echo", 7) == 7
+    finally:
+        await app.stop(timeout=1.0)
+
+
+async def test_port_in_use_with_http_required_raises(held_port: int, clock: FakeClock) -> None:
+    """With http_required, a bind failure raises HttpServerError after rolling back."""
+    app = make_app(clock, http_port=held_port, http_required=True)
+    with pytest.raises(HttpServerError, match="EADDRINUSE"):
+        await app.start()
+    assert app.state == "failed"
+    assert app.workers.health().healthy is False
+    assert app.router.accepting is False
+    assert app.recycler.stats()["running"] is False
+
+
+async def test_bad_host_fails_cleanly(clock: FakeClock) -> None:
+    """An unresolvable host is a bind failure with a reason, not a crash."""
+    app = make_app(clock, http_host="host.invalid", http_required=True)
+    with pytest.raises(HttpServerError, match=r"cannot serve HTTP on host\.invalid"):
+        await app.start()
+    assert app.state == "failed"
+
+
+async def test_restart_on_same_port_at_once(clock: FakeClock) -> None:
+    """Stop then start on the same port works immediately, and no socket is left behind."""
+    first = make_app(clock)
+    await first.start()
+    port = first.http_port
+    assert isinstance(port, int)
+    assert port > 0
+    await first.stop(timeout=1.0)
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0
+    second = make_app(clock, http_port=port)
+    await second.start()
+    try:
+        assert second.http_port == port
+        async with aiohttp.ClientSession() as s, s.get(f"{second.http_url}/live") as resp:
+            assert resp.status == 200
+    finally:
+        await second.stop(timeout=1.0)
+    again = make_app(clock, http_port=port)
+    await again.start()
+    assert again.http_port == port
+    await again.stop(timeout=1.0)
+
+
+async def test_http_stops_before_components(clock: FakeClock) -> None:
+    """On stop, the HTTP server stops first, then the components in reverse start order."""
+    app = make_app(clock)
+    await app.start()
+    with structlog.testing.capture_logs() as logs:
+        await app.stop(timeout=1.0)
+    order = [
+        e.get("component", e["event"])
+        for e in logs
+        if e["event"] in ("http_server_stopped", "component_stopped")
+    ]
+    assert order == ["http_server_stopped", "recycler", "workers", "router", "pool", "registry"]
+
+
+async def test_http_starts_after_components(clock: FakeClock) -> None:
+    """The HTTP server starts only after every component started and the app is running."""
+    app = make_app(clock)
+    with structlog.testing.capture_logs() as logs:
+        await app.start()
+    await app.stop(timeout=1.0)
+    events = [e.get("component", e["event"]) for e in logs]
+    started = events.index("http_server_started")
+    for name in ("registry", "pool", "router", "workers", "recycler"):
+        assert events.index(name) < started
+    running = [i for i, e in enumerate(logs) if e.get("state") == "running"]
+    assert running
+    assert running[0] < started
+
+
+class StaticObservable:
+    """A minimal Observable: the HTTP layer needs nothing else."""
+
+    def get_stats(self) -> StatsDict:
+        return {"service": {"up": True}}
+
+    def health(self) -> HealthReport:
+        return HealthReport(True, 0.0, {})
+
+
+async def test_request_in_flight_completes_on_shutdown() -> None:
+    """stop() stops accepting connections but lets a request in flight finish."""
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: web.Request) -> web.Response:
+        entered.set()
+        await release.wait()
+        return web.Response(text="finished")
+
+    def add_slow(app: web.Application) -> None:
+        app.router.add_get("/slow", slow)
+
+    settings = HttpSettings(enable_http=True, http_host="127.0.0.1", http_port=0)
+    server = HttpServer(StaticObservable(), settings, customise=add_slow)
+    await server.start()
+    port = server.port
+    assert port is not None
+    async with aiohttp.ClientSession() as session:
+        request = asyncio.ensure_future(session.get(f"http://127.0.0.1:{port}/slow"))
+        await entered.wait()
+        stopping = asyncio.ensure_future(server.stop())
+        for _ in range(100):
+            if server.status == "stopping":
+                break
+            await asyncio.sleep(0)
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0
+        release.set()
+        resp = await request
+        assert resp.status == 200
+        assert await resp.text() == "finished"
+        resp.release()
+        await stopping
+    assert server.status == "stopped"
+    assert server.stats()["requests_total"]["2xx"] == 1
+
+
+async def test_any_observable_is_served() -> None:
+    """The HTTP layer serves any object with get_stats() and health()."""
+    settings = HttpSettings(enable_http=True, http_host="127.0.0.1", http_port=0)
+    server = HttpServer(StaticObservable(), settings)
+    await server.start()
+    try:
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"{server.url}/stats/service") as resp:
+                assert await resp.json() == {"up": True}
+            async with s.get(f"{server.url}/health") as resp:
+                assert resp.status == 200
+    finally:
+        await server.stop()
+        await server.stop()
