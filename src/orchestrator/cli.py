@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 import structlog
 
 from orchestrator.application import Application
-from orchestrator.config import CoreSettings, HttpSettings, from_env
+from orchestrator.config import CoreSettings, HttpSettings, from_env, read_token_file
 from orchestrator.demo import DemoConnectionFactory, LoadGenerator, build_demo_app
 from orchestrator.errors import ConfigError, OrchestratorError
 from orchestrator.log import configure_logging
@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http-port", type=int, help="HTTP API port (default 8080; 0 = any free)")
     run.add_argument("--http-host", help="HTTP API bind address (default 0.0.0.0)")
     run.add_argument("--no-http", action="store_true", help="do not serve the HTTP API")
+    run.add_argument("--token-file", metavar="PATH",
+                     help="file of bearer tokens, one per line")  # fmt: skip
     run.add_argument("--log-format", choices=("json", "console", "auto"), default="auto")
     run.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default="info")
     return parser
@@ -81,6 +83,9 @@ def settings_from(
     """
     core = from_env(CoreSettings, environ, **_given(args, "workers", "queue_size", "pool_max_size"))
     http = _given(args, "http_port", "http_host")
+    token_file = args.token_file or environ.get("ORCHESTRATOR_HTTP_TOKEN_FILE")
+    if token_file:
+        http["http_token"] = read_token_file(token_file)
     if args.no_http:
         http["enable_http"] = False
     elif "ORCHESTRATOR_HTTP_ENABLED" not in environ:

@@ -7,7 +7,9 @@ anything starts. ``from_env`` reads ``ORCHESTRATOR_*`` variables; explicit value
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
+import string
 import types
 import typing
 from collections.abc import Mapping
@@ -23,6 +25,7 @@ __all__ = [
     "env_name",
     "from_env",
     "parse_value",
+    "read_token_file",
     "split_settings",
 ]
 
@@ -98,13 +101,18 @@ def check_int(name: str, value: object, *, minimum: int, optional: bool = False)
 
 
 def check_seconds(
-    name: str, value: object, *, positive: bool = True, optional: bool = False
+    name: str,
+    value: object,
+    *,
+    positive: bool = True,
+    optional: bool = False,
+    what: str = "a number of seconds",
 ) -> None:
-    """Raise ``ConfigError`` unless ``value`` is a finite number of seconds (> 0 or >= 0)."""
+    """Raise ``ConfigError`` unless ``value`` is a finite number (> 0, or >= 0)."""
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a number of seconds, got {value!r}")
+        raise ConfigError(f"{name} must be {what}, got {value!r}")
     if (positive and value <= 0) or value < 0:
         raise ConfigError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
 
@@ -158,7 +166,27 @@ def _env(name: str) -> dict[str, str]:
     return {"env": ENV_PREFIX + "HTTP_" + name}
 
 
-PROBE_PATHS: tuple[str, ...] = ("/health", "/live", "/ready")
+PROBE_PATHS: tuple[str, ...] = ("/health", "/health/{component}", "/live", "/ready")
+"""Routes that probes poll: public and exempt from rate limiting by default."""
+
+_TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-._~+/=")
+
+
+def read_token_file(path: str) -> tuple[str, ...]:
+    """Tokens from a file, one per line (blank lines and ``#`` comments ignored).
+
+    Raises:
+        ConfigError: when the file cannot be read or holds no token.
+    """
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read token file {path!r}: {type(exc).__name__}") from None
+    tokens = tuple(t.strip() for t in lines if t.strip() and not t.strip().startswith("#"))
+    if not tokens:
+        raise ConfigError(f"token file {path!r} holds no token")
+    return tokens
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,6 +203,31 @@ class HttpSettings:
     http_shutdown_timeout: float = field(default=5.0, metadata=_env("SHUTDOWN_TIMEOUT"))
     stats_ttl: float = field(default=1.0, metadata=_env("STATS_TTL"))
     stats_slow_threshold: float = field(default=0.05, metadata=_env("STATS_SLOW_THRESHOLD"))
+    http_token: tuple[str, ...] = field(default=(), repr=False, metadata=_env("TOKEN"))
+    http_public_paths: tuple[str, ...] = field(
+        default=("/", *PROBE_PATHS), metadata=_env("PUBLIC_PATHS")
+    )
+    rate_limit: float | None = field(default=100.0, metadata=_env("RATE_LIMIT"))
+    rate_limit_burst: int | None = field(default=None, metadata=_env("RATE_LIMIT_BURST"))
+    rate_limit_max_clients: int = field(default=10_000, metadata=_env("RATE_LIMIT_MAX_CLIENTS"))
+    rate_limit_exempt_paths: tuple[str, ...] = field(
+        default=PROBE_PATHS, metadata=_env("RATE_LIMIT_EXEMPT_PATHS")
+    )
+    trusted_proxies: tuple[str, ...] = field(default=(), metadata=_env("TRUSTED_PROXIES"))
+    cors_origins: tuple[str, ...] = field(default=(), metadata=_env("CORS_ORIGINS"))
+    access_log_probe_sample: float = field(default=0.0, metadata=_env("ACCESS_LOG_PROBE_SAMPLE"))
+
+    @property
+    def rate_limited(self) -> bool:
+        """Whether per-client rate limiting is on."""
+        return bool(self.rate_limit)
+
+    @property
+    def burst(self) -> int:
+        """The bucket size: ``rate_limit_burst``, or the rate rounded up."""
+        if self.rate_limit_burst is not None:
+            return self.rate_limit_burst
+        return max(1, math.ceil(self.rate_limit or 0))
 
     def __post_init__(self) -> None:
         if not isinstance(self.http_host, str) or not self.http_host:
@@ -185,6 +238,39 @@ class HttpSettings:
         check_seconds("http_shutdown_timeout", self.http_shutdown_timeout, positive=False)
         check_seconds("stats_ttl", self.stats_ttl, positive=False)
         check_seconds("stats_slow_threshold", self.stats_slow_threshold, positive=False)
+        self._check_tokens()
+        for name in ("http_public_paths", "rate_limit_exempt_paths"):
+            paths = getattr(self, name)
+            if not isinstance(paths, tuple) or not all(
+                isinstance(p, str) and p.startswith("/") for p in paths
+            ):
+                raise ConfigError(f"{name} must be a tuple of paths starting with '/'")
+        if self.rate_limit is not None:
+            check_seconds("rate_limit", self.rate_limit, positive=False, what="requests per second")
+        check_int("rate_limit_burst", self.rate_limit_burst, minimum=1, optional=True)
+        check_int("rate_limit_max_clients", self.rate_limit_max_clients, minimum=1)
+        try:
+            tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"trusted_proxies: {exc}") from None
+        for origin in self.cors_origins:
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ConfigError(f"cors_origins: {origin!r} is not '*' or an http(s) origin")
+        sample = self.access_log_probe_sample
+        if isinstance(sample, bool) or not isinstance(sample, int | float) or not 0 <= sample <= 1:
+            raise ConfigError(f"access_log_probe_sample must be within [0, 1], got {sample!r}")
+
+    def _check_tokens(self) -> None:
+        if isinstance(self.http_token, str):  # one token given as a plain string
+            object.__setattr__(self, "http_token", (self.http_token,) if self.http_token else ())
+        if not isinstance(self.http_token, tuple):
+            raise ConfigError("http_token must be a string or a tuple of strings")
+        for i, token in enumerate(self.http_token, 1):
+            # never echo a token, not even a bad one: name its position only
+            if not isinstance(token, str) or not token or not set(token) <= _TOKEN_CHARS:
+                raise ConfigError(
+                    f"http_token #{i} is invalid: use letters, digits and -._~+/= only"
+                )
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (validated again)."""

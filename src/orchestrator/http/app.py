@@ -7,17 +7,13 @@ from aiohttp import web
 from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
 from orchestrator.http import views
+from orchestrator.http.chain import build_chain
 from orchestrator.http.keys import CLOCK, OBSERVABLE, SETTINGS, SNAPSHOT, STATE
-from orchestrator.http.middlewares.errors import errors_middleware
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
 from orchestrator.types import Clock, Observable
 
 __all__ = ["create_app"]
-
-
-async def _count_response(request: web.Request, response: web.StreamResponse) -> None:
-    request.app[STATE].count(response.status)
 
 
 def create_app(
@@ -40,7 +36,7 @@ def create_app(
     settings = settings or HttpSettings()
     clock = clock or MonotonicClock()
     state = state or HttpState()
-    app = web.Application(middlewares=[errors_middleware()])
+    app = web.Application(middlewares=[build_chain(settings, state)])
     app[OBSERVABLE] = observable
     app[SETTINGS] = settings
     app[CLOCK] = clock
@@ -49,7 +45,6 @@ def create_app(
         observable.get_stats, ttl=settings.stats_ttl, clock=clock,
         slow_threshold=settings.stats_slow_threshold,
     )  # fmt: skip
-    app.on_response_prepare.append(_count_response)
     app.router.add_get("/", views.index)
     app.router.add_get("/health", views.health)
     app.router.add_get("/health/{component}", views.health_component)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno as errno_names
+import ipaddress
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,15 @@ from orchestrator.types import Clock, Observable, StatsDict
 __all__ = ["HttpServer"]
 
 log = structlog.get_logger("orchestrator.http")
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class HttpServer:
@@ -96,7 +106,11 @@ class HttpServer:
         self._runner = runner
         self.port = int(runner.addresses[0][1])
         self.status, self.error = "running", None
-        log.info("http_server_started", host=s.http_host, port=self.port, url=self.url)
+        log.info("http_server_started", host=s.http_host, port=self.port, url=self.url,
+                 auth=bool(s.http_token), rate_limit=s.rate_limit)  # fmt: skip
+        if not s.http_token and not _is_loopback(s.http_host):
+            log.warning("http_unauthenticated", host=s.http_host,
+                        detail="no http_token: /stats is served unauthenticated")  # fmt: skip
 
     def drain(self, draining: bool = True) -> None:
         """Turn readiness 503 (or back to normal) while the server keeps answering."""
@@ -121,8 +135,7 @@ class HttpServer:
             "host": self.settings.http_host,
             "port": self.port,
             "url": self.url,
-            "draining": self.state.draining,
-            "requests_total": dict(self.state.requests_total),
+            **self.state.stats(),
             "snapshot": self.snapshot.stats(),
         }
         if self.error is not None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.http.middlewares.auth import TokenAuth
+    from orchestrator.http.middlewares.rate_limit import RateLimiter
 
 __all__ = ["HttpState", "status_class"]
 
@@ -20,7 +25,27 @@ class HttpState:
 
     draining: bool = False
     requests_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_CLASSES, 0))
+    limiter: RateLimiter | None = None
+    auth: TokenAuth | None = None
+    last_healthy: bool | None = None
 
     def count(self, status: int) -> None:
         """Count one response by status class."""
         self.requests_total[status_class(status)] += 1
+
+    def stats(self) -> dict[str, Any]:
+        """Request, rate-limit and auth counters."""
+        limiter, auth = self.limiter, self.auth
+        return {
+            "draining": self.draining,
+            "requests_total": dict(self.requests_total),
+            "rate_limit": {
+                "enabled": limiter is not None,
+                "clients": limiter.clients if limiter is not None else 0,
+                "rejected_total": limiter.rejected_total if limiter is not None else 0,
+            },
+            "auth": {
+                "enabled": auth is not None,
+                "failures_total": auth.failures_total if auth is not None else 0,
+            },
+        }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import structlog
 from aiohttp import web
 
+from orchestrator.health import HealthReport
 from orchestrator.http.errors import ApiError
 from orchestrator.http.keys import AUTHORISED, OBSERVABLE, SNAPSHOT, STATE
 from orchestrator.http.responses import NO_STORE, json_bytes, json_response
@@ -49,9 +50,23 @@ async def index(request: web.Request) -> web.Response:
     return json_response(base, pretty=_pretty(request))
 
 
+def _health(request: web.Request) -> HealthReport:
+    """The observable's health, logging each change of the overall verdict once."""
+    report = request.app[OBSERVABLE].health()
+    state = request.app[STATE]
+    if report.healthy is not state.last_healthy:
+        if state.last_healthy is not None or not report.healthy:
+            if report.healthy:
+                log.info("health_changed", healthy=True)
+            else:
+                log.warning("health_changed", healthy=False, failing=report.failing())
+        state.last_healthy = report.healthy
+    return report
+
+
 async def health(request: web.Request) -> web.Response:
     """``GET /health``: 200 when every component is healthy, 503 otherwise."""
-    report = request.app[OBSERVABLE].health()
+    report = _health(request)
     verbose = "verbose" in request.query
     body = report.to_dict(verbose=verbose)
     if verbose and not _may_see_reasons(request):
@@ -63,7 +78,7 @@ async def health(request: web.Request) -> web.Response:
 async def health_component(request: web.Request) -> web.Response:
     """``GET /health/{component}``: one component's verdict (404 for an unknown name)."""
     name = request.match_info["component"]
-    report = request.app[OBSERVABLE].health()
+    report = _health(request)
     check = report.components.get(name)
     if check is None:
         raise ApiError(404, "not_found", f"no component named {name!r}")
@@ -83,7 +98,7 @@ async def ready(request: web.Request) -> web.Response:
     if request.app[STATE].draining:
         body = {"ready": False, "reason": "draining"}
         return json_response(body, 503, {**NO_STORE, "Retry-After": "5"})
-    report = request.app[OBSERVABLE].health()
+    report = _health(request)
     if report.healthy:
         return json_response({"ready": True}, 200, NO_STORE)
     failing = report.failing()

@@ -1,16 +1,15 @@
-"""Errors middleware: the one place that turns exceptions into JSON error responses."""
+"""Errors: the one place that turns exceptions into JSON error responses."""
 
 from __future__ import annotations
 
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler, Middleware
 
 from orchestrator.errors import NotRunning, OrchestratorError
 from orchestrator.http.errors import ApiError
 from orchestrator.http.responses import error_response
 
-__all__ = ["errors_middleware"]
+__all__ = ["render_error"]
 
 log = structlog.get_logger("orchestrator.http")
 
@@ -35,32 +34,35 @@ def _detail(status: int) -> str:
     return web.Response(status=status).reason or "error"
 
 
-def errors_middleware() -> Middleware:
-    """Render every exception as ``{"error", "detail"}`` JSON with the right status.
+def render_error(
+    exc: Exception, request: web.Request, request_id: str
+) -> tuple[web.StreamResponse, str | None]:
+    """The JSON response for ``exc`` (``{"error", "detail", "request_id"}``) and its code.
 
-    ``ApiError`` keeps its status and code; aiohttp's ``HTTPException`` keeps its status
-    (and ``Allow``/``Retry-After``/``WWW-Authenticate``), never its text; an
-    ``OrchestratorError`` maps through one table; anything else is a 500 ``internal``
+    ``ApiError`` keeps its status, code, detail and headers; aiohttp's ``HTTPException``
+    keeps its status (and ``Allow``/``Retry-After``/``WWW-Authenticate``), never its text;
+    an ``OrchestratorError`` maps through one table; anything else is a 500 ``internal``,
     logged once with its traceback. Nothing from the request is echoed.
     """
+    headers: dict[str, str] = {}
+    if isinstance(exc, ApiError):
+        status, code, detail, headers = exc.status, exc.code, exc.detail, exc.headers
+    elif isinstance(exc, web.HTTPException):
+        if exc.status < 400:  # redirects and 304s are responses, not errors
+            return exc, None
+        status, code, detail = exc.status, _CODES.get(exc.status, "error"), _detail(exc.status)
+        headers = {k: exc.headers[k] for k in _KEEP if k in exc.headers}
+    elif isinstance(exc, OrchestratorError):
+        status, code = _ORCHESTRATOR_STATUS.get(type(exc), (500, "internal"))
+        detail = _detail(status)
+    else:
+        log.error("http_handler_failed", method=request.method, route=_route(request),
+                  exc_info=exc)  # fmt: skip
+        status, code, detail = 500, "internal", "internal error"
+    response = error_response(status, code, detail, request_id=request_id, headers=headers)
+    return response, code
 
-    @web.middleware
-    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except ApiError as exc:
-            return error_response(exc.status, exc.code, exc.detail, headers=exc.headers)
-        except web.HTTPException as exc:
-            if exc.status < 400:
-                raise
-            headers = {k: exc.headers[k] for k in _KEEP if k in exc.headers}
-            code = _CODES.get(exc.status, "error")
-            return error_response(exc.status, code, _detail(exc.status), headers=headers)
-        except OrchestratorError as exc:
-            status, code = _ORCHESTRATOR_STATUS.get(type(exc), (500, "internal"))
-            return error_response(status, code, _detail(status))
-        except Exception:
-            log.exception("http_handler_failed", path=request.path)
-            return error_response(500, "internal", "internal error")
 
-    return middleware
+def _route(request: web.Request) -> str | None:
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else None

@@ -1,0 +1,73 @@
+"""Access log: one structured event per request, quiet for healthy probes."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+__all__ = ["AccessLog"]
+
+EVENT = "http_request_served"
+
+
+class AccessLog:
+    """Logs ``http_request_served`` with method, path, route, status, duration and client.
+
+    Successful requests to ``probe_routes`` are logged at debug (a ``sample`` fraction of
+    them at info), so high-frequency polling does not flood the log; other successes at
+    info, client errors at info and server errors at warning, each with its error code.
+    The request id comes from structlog's context. Headers are never logged, so neither
+    is an ``Authorization`` header.
+
+    Args:
+        probe_routes: canonical routes of probes (``/health``, ``/live``...).
+        sample: fraction of successful probe requests logged at info.
+    """
+
+    def __init__(self, probe_routes: frozenset[str], sample: float = 0.0) -> None:
+        self._probes = probe_routes
+        self._sample = sample
+        self._log = structlog.get_logger("orchestrator.http.access")
+
+    def _sampled(self) -> bool:
+        return bool(self._sample) and random.random() < self._sample
+
+    def record(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        route: str | None,
+        duration: float,
+        client: str,
+        error: str | None,
+    ) -> None:
+        """Log one served request."""
+        status = response.status
+        log = self._log
+        if status >= 500:
+            emit = log.warning
+        elif status >= 400 or route not in self._probes or self._sampled():
+            emit = log.info
+        else:
+            emit = log.debug
+        fields: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "route": route,
+            "status": status,
+            "duration_ms": round(duration * 1000, 3),
+            "bytes": response.body_length if response.prepared else _length(response),
+            "client": client,
+            "user_agent": request.headers.get("User-Agent", "")[:200],
+        }
+        if error is not None:
+            fields["error"] = error
+        emit(EVENT, **fields)
+
+
+def _length(response: web.StreamResponse) -> int:
+    body = getattr(response, "body", None)
+    return len(body) if isinstance(body, bytes | bytearray) else 0
