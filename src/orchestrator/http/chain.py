@@ -15,7 +15,7 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from orchestrator.config import HttpSettings
 from orchestrator.http.client import ClientResolver, group_address
-from orchestrator.http.keys import AUTHORISED
+from orchestrator.http.keys import AUTHORISED, STARTED
 from orchestrator.http.middlewares.access_log import AccessLog
 from orchestrator.http.middlewares.auth import TokenAuth
 from orchestrator.http.middlewares.cors import Cors
@@ -47,7 +47,7 @@ def build_chain(settings: HttpSettings, state: HttpState) -> Middleware:
 
     @web.middleware
     async def chain(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = perf()
+        request[STARTED] = started = perf()
         rid = request_ids(request)
         bound = bind_contextvars(request_id=rid)
         resource = request.match_info.route.resource

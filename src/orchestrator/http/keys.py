@@ -9,12 +9,14 @@ from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
 from orchestrator.types import Clock, Observable
 
-__all__ = ["AUTHORISED", "CLOCK", "OBSERVABLE", "SETTINGS", "SNAPSHOT", "STATE"]
+__all__ = ["AUTHORISED", "CLOCK", "OBSERVABLE", "SETTINGS", "SNAPSHOT", "STARTED", "STATE"]
 
 OBSERVABLE = web.AppKey("observable", Observable)
 SETTINGS = web.AppKey("settings", HttpSettings)
 SNAPSHOT = web.AppKey("snapshot", SnapshotCache)
 STATE = web.AppKey("state", HttpState)
 CLOCK = web.AppKey("clock", Clock)
+STARTED = web.RequestKey("started", float)
+"""``time.perf_counter()`` when the request entered the chain (for ``Server-Timing``)."""
 AUTHORISED = web.RequestKey("authorised", bool)
 """Whether the request carried a valid token (True when no token is configured)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import structlog
 from aiohttp import web
 
 from orchestrator.health import HealthReport
 from orchestrator.http.errors import ApiError
-from orchestrator.http.keys import AUTHORISED, OBSERVABLE, SNAPSHOT, STATE
+from orchestrator.http.keys import AUTHORISED, CLOCK, OBSERVABLE, SNAPSHOT, STARTED, STATE
 from orchestrator.http.responses import NO_STORE, json_bytes, json_response
 from orchestrator.http.snapshot import Snapshot
 
@@ -108,17 +110,39 @@ async def ready(request: web.Request) -> web.Response:
     return json_response({"ready": False, "reason": f"unhealthy: {reason}"}, 503, NO_STORE)
 
 
+def _matches(if_none_match: str, etag: str) -> bool:
+    """Whether an ``If-None-Match`` value names ``etag`` (weak comparison, ``*`` matches)."""
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
+
+
 async def stats(request: web.Request) -> web.Response:
-    """``GET /stats``: the cached snapshot of ``get_stats()``."""
+    """``GET /stats``: the cached snapshot of ``get_stats()``; 304 when ``If-None-Match`` hits."""
     cache = request.app[SNAPSHOT]
     snap, hit = _snapshot(request)
-    body = snap.pretty if _pretty(request) else snap.body
+    pretty = _pretty(request)
+    etag = snap.etag[:-1] + '-p"' if pretty else snap.etag
+    clock = request.app[CLOCK]
     headers = {
-        "ETag": snap.etag,
+        "ETag": etag,
         "Cache-Control": f"max-age={int(cache.remaining(snap))}",
         "X-Cache": "hit" if hit else "miss",
+        "X-Snapshot-Age-Ms": str(int((clock.now() - snap.created) * 1000)),
     }
-    return json_bytes(body, 200, headers)
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match is not None and _matches(if_none_match, etag):
+        status, body = 304, None
+    else:
+        status, body = 200, snap.pretty if pretty else snap.body
+    started = request.get(STARTED)
+    if started is not None:
+        headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
+    if body is None:
+        return web.Response(status=304, headers=headers)
+    return json_bytes(body, status, headers)
 
 
 async def stats_section(request: web.Request) -> web.Response:
