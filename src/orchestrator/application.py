@@ -69,12 +69,13 @@ class Application:
         self.pool = ConnectionPool(
             connection_factory, self.clock, min_size=s.pool_min_size,
             max_size=s.pool_max_size, acquire_timeout=s.pool_acquire_timeout,
+            max_items=s.stats_max_items,
         )  # fmt: skip
         self.router = Router(s.queue_size, self.clock, saturation_grace=s.saturation_grace)
         self.lifecycle = Lifecycle(self.clock, restart_backoff=s.restart_backoff)
         self.workers = WorkerPool(
             self.router, self.registry, self.pool, self.clock,
-            count=s.workers, on_death=self.lifecycle.report_death,
+            count=s.workers, on_death=self.lifecycle.report_death, max_items=s.stats_max_items,
         )  # fmt: skip
         self.lifecycle.supervise(self.workers)
         self.recycler = Recycler(
@@ -197,14 +198,15 @@ class Application:
         Jobs still queued or running at the deadline are failed with ``NotRunning``, so
         every submitter gets an outcome. Idempotent; concurrent calls share one stop.
         """
-        if self._stopping is None:
+        task = self._stopping
+        if task is None:
             if self.lifecycle.state not in (State.RUNNING, State.DRAINING):
                 return
-            self._stopping = asyncio.ensure_future(self._stop(timeout))
+            task = self._stopping = asyncio.ensure_future(self._stop(timeout))
         try:
-            await asyncio.shield(self._stopping)
+            await asyncio.shield(task)
         finally:
-            if self._stopping.done():
+            if task.done() and self._stopping is task:
                 self._stopping = None
 
     async def _stop(self, timeout: float) -> None:

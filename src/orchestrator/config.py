@@ -135,6 +135,7 @@ class CoreSettings:
     recycle_interval: float = 1.0
     saturation_grace: float = 5.0
     restart_backoff: float = 0.1
+    stats_max_items: int | None = 1000
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -156,6 +157,7 @@ class CoreSettings:
         check_seconds("recycle_interval", self.recycle_interval)
         check_seconds("saturation_grace", self.saturation_grace, positive=False)
         check_seconds("restart_backoff", self.restart_backoff, positive=False)
+        check_int("stats_max_items", self.stats_max_items, minimum=0, optional=True)
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (validated again)."""

@@ -11,6 +11,7 @@ import structlog
 
 from orchestrator.errors import NotRunning, PoolExhausted
 from orchestrator.health import ComponentHealth
+from orchestrator.stats import bounded
 from orchestrator.types import Clock, ConnectionFactory, StatsDict
 
 __all__ = ["ConnectionPool", "PooledConnection"]
@@ -59,8 +60,10 @@ class ConnectionPool:
         failure_threshold: int = 3,
         starvation_window: float = 10.0,
         ping_after_idle: float = 5.0,
+        max_items: int | None = None,
     ) -> None:
         self._factory = factory
+        self._max_items = max_items
         self._ping = getattr(factory, "ping", None)
         self._clock = clock
         self.min_size = min_size if factory is not None else 0
@@ -272,9 +275,10 @@ class ConnectionPool:
         await self._settle()
 
     def stats(self) -> StatsDict:
-        """Sizes, counters and one entry per connection."""
+        """Sizes, counters and one entry per connection (at most ``max_items`` of them)."""
         now = self._clock.now()
         in_use = len(self._conns) - len(self._idle)
+        listed, omitted = bounded(self._conns.values(), self._max_items)
         return {
             "enabled": self.enabled,
             "size": len(self._conns),
@@ -296,8 +300,9 @@ class ConnectionPool:
                     "age_seconds": now - pc.created_at,
                     "idle_seconds": now - pc.last_used_at if pc.state == "idle" else 0.0,
                 }
-                for pc in self._conns.values()
+                for pc in listed
             ],
+            "connections_omitted": omitted,
         }
 
     def health(self) -> ComponentHealth:

@@ -12,6 +12,7 @@ import structlog
 from orchestrator.errors import JobFailed, JobTimeout, NotRunning, WorkerCrashed
 from orchestrator.health import ComponentHealth
 from orchestrator.job import Envelope
+from orchestrator.stats import bounded
 from orchestrator.types import Clock, StatsDict
 
 __all__ = ["Worker", "WorkerPool"]
@@ -62,8 +63,8 @@ class _DeadlineExpired(Exception):
 class Worker:
     """One worker task and its bookkeeping."""
 
-    __slots__ = ("current", "failed_total", "id", "jobs_total", "last_error", "retiring",
-                 "started_at", "state", "stop_requested", "task")  # fmt: skip
+    __slots__ = ("counted", "current", "failed_total", "id", "jobs_total", "last_error",
+                 "retiring", "started_at", "state", "stop_requested", "task")  # fmt: skip
 
     def __init__(self, worker_id: int, now: float) -> None:
         self.id = worker_id
@@ -76,6 +77,7 @@ class Worker:
         self.retiring: str | None = None
         self.stop_requested = False
         self.task: asyncio.Task[None] | None = None
+        self.counted = True  # counted in WorkerPool.alive() until it dies, retires or stops
 
 
 class WorkerPool:
@@ -96,6 +98,7 @@ class WorkerPool:
         *,
         count: int,
         on_death: DeathListener | None = None,
+        max_items: int | None = None,
     ) -> None:
         self._source = source
         self._outcomes = outcomes
@@ -106,6 +109,8 @@ class WorkerPool:
         self._ids = itertools.count(1)
         self._workers: dict[int, Worker] = {}
         self._running = False
+        self._alive = 0
+        self._max_items = max_items
         self.jobs_completed_total = 0
         self.jobs_failed_total = 0
         self.deaths_total = 0
@@ -117,6 +122,7 @@ class WorkerPool:
     def _spawn(self) -> Worker:
         w = Worker(next(self._ids), self._clock.now())
         self._workers[w.id] = w
+        self._alive += 1
         w.task = asyncio.get_running_loop().create_task(self._run(w), name=f"worker-{w.id}")
         return w
 
@@ -144,7 +150,13 @@ class WorkerPool:
         finally:
             if w.state != "dead":
                 w.state = "stopped"
+                self._uncount(w)
                 self._workers.pop(w.id, None)
+
+    def _uncount(self, w: Worker) -> None:
+        if w.counted:
+            w.counted = False
+            self._alive -= 1
 
     def _fail_in_hand(self, w: Worker, exc: BaseException) -> None:
         if w.current is not None:
@@ -153,6 +165,7 @@ class WorkerPool:
 
     def _died(self, w: Worker, exc: BaseException) -> None:
         w.state = "dead"
+        self._uncount(w)
         w.last_error = f"worker died: {type(exc).__name__}"
         self.deaths_total += 1
         if w.current is not None:
@@ -247,6 +260,7 @@ class WorkerPool:
         if w is None or w.retiring is not None or w.state in ("dead", "stopped"):
             return False
         w.retiring = reason
+        self._uncount(w)
         self._spawn()
         if w.current is None:
             w.stop_requested = True
@@ -283,20 +297,21 @@ class WorkerPool:
                 tasks.append(w.task)
         await asyncio.gather(*tasks, return_exceptions=True)
         self._workers.clear()
+        self._alive = 0
 
     def alive(self) -> int:
-        """Workers able to take new jobs (not dead, stopped or retiring)."""
-        return sum(1 for w in self._workers.values()
-                   if w.retiring is None and w.state in ("idle", "busy"))  # fmt: skip
+        """Workers able to take new jobs (not dead, stopped or retiring); O(1)."""
+        return self._alive
 
     def busy(self) -> int:
         """Workers running a job right now."""
         return sum(1 for w in self._workers.values() if w.current is not None)
 
     def stats(self) -> StatsDict:
-        """Counts, counters and one entry per worker."""
+        """Counts, counters and one entry per worker (at most ``max_items`` of them)."""
         now = self._clock.now()
         busy = self.busy()
+        listed, omitted = bounded(self._workers.values(), self._max_items)
         return {
             "count": self.count,
             "alive": self.alive(),
@@ -315,8 +330,9 @@ class WorkerPool:
                     "age_seconds": now - w.started_at,
                     "last_error": w.last_error,
                 }
-                for w in self._workers.values()
+                for w in listed
             ],
+            "workers_omitted": omitted,
         }
 
     def health(self) -> ComponentHealth:

@@ -1,0 +1,210 @@
+"""Router: the bounded FIFO between submitters and workers, backpressure and saturation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orchestrator import FakeClock, NotRunning, QueueFull
+from orchestrator.components.router import Router
+from orchestrator.job import Envelope
+from tests.fakes import make_envelope, settle, until
+
+STATS_KEYS = {
+    "accepting",
+    "queued",
+    "capacity",
+    "routed_total",
+    "rejected_total",
+    "oldest_queued_age_seconds",
+}
+
+
+async def started_router(clock: FakeClock, capacity: int = 3, grace: float = 5.0) -> Router:
+    router = Router(capacity, clock, saturation_grace=grace)
+    await router.start()
+    return router
+
+
+async def test_get_returns_envelopes_in_order(clock: FakeClock) -> None:
+    """Envelopes come out in the order they were put, and each is counted as routed."""
+    router = await started_router(clock)
+    envs = [make_envelope(clock, i) for i in range(3)]
+    for env in envs:
+        router.put(env)
+    assert [await router.get() for _ in envs] == envs
+    assert router.stats()["routed_total"] == 3
+    assert len(router) == 0
+
+
+async def test_a_waiting_get_receives_the_next_put(clock: FakeClock) -> None:
+    """A get() on an empty queue waits and receives the next envelope directly."""
+    router = await started_router(clock)
+    getting = asyncio.ensure_future(router.get())
+    await settle()
+    assert not getting.done()
+    env = make_envelope(clock)
+    router.put(env)
+    assert (await getting) is env
+    assert router.stats()["queued"] == 0
+
+
+@pytest.mark.parametrize("stage", ["before-start", "after-stop-intake"])
+async def test_put_when_not_accepting_raises_not_running(clock: FakeClock, stage: str) -> None:
+    """put() raises NotRunning before start() and after stop_intake()."""
+    router = Router(3, clock)
+    if stage == "after-stop-intake":
+        await router.start()
+        router.stop_intake()
+    with pytest.raises(NotRunning):
+        router.put(make_envelope(clock))
+    assert not router.accepting
+
+
+async def test_a_full_queue_raises_queue_full_and_counts_rejections(clock: FakeClock) -> None:
+    """At capacity put() raises QueueFull, counts rejected_total and keeps the queued ones."""
+    router = await started_router(clock, capacity=2)
+    router.put(make_envelope(clock, 1))
+    router.put(make_envelope(clock, 2))
+    for _ in range(2):
+        with pytest.raises(QueueFull, match="2 jobs"):
+            router.put(make_envelope(clock, 3))
+    stats = router.stats()
+    assert (stats["queued"], stats["rejected_total"]) == (2, 2)
+    first = await router.get()
+    assert first is not None
+    assert first.job.id == 1
+
+
+async def test_oldest_queued_age_follows_the_clock(clock: FakeClock) -> None:
+    """oldest_queued_age_seconds is the age of the head of the queue (0 when empty)."""
+    router = await started_router(clock)
+    assert router.stats()["oldest_queued_age_seconds"] == 0.0
+    router.put(make_envelope(clock, 1))
+    clock.advance(1.5)
+    router.put(make_envelope(clock, 2))
+    clock.advance(1.0)
+    assert router.stats()["oldest_queued_age_seconds"] == 2.5
+    await router.get()
+    assert router.stats()["oldest_queued_age_seconds"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("queued", "full_for", "healthy"),
+    [(2, 60.0, True), (3, 4.9, True), (3, 5.0, False), (3, 60.0, False)],
+    ids=["not-full", "full-within-grace", "full-at-grace", "full-past-grace"],
+)
+async def test_saturation_grace(
+    clock: FakeClock, queued: int, full_for: float, healthy: bool
+) -> None:
+    """The router turns unhealthy only after staying full for the saturation grace."""
+    router = await started_router(clock, capacity=3, grace=5.0)
+    for i in range(queued):
+        router.put(make_envelope(clock, i))
+    clock.advance(full_for)
+    verdict = router.health()
+    assert verdict.healthy is healthy
+    if not healthy:
+        assert verdict.reason is not None
+        assert "saturated at 3 jobs" in verdict.reason
+
+
+async def test_saturation_clears_when_the_queue_drains(clock: FakeClock) -> None:
+    """A saturated router is healthy again as soon as a worker takes a job."""
+    router = await started_router(clock, capacity=2, grace=1.0)
+    router.put(make_envelope(clock, 1))
+    router.put(make_envelope(clock, 2))
+    clock.advance(2.0)
+    assert not router.health().healthy
+    await router.get()
+    assert router.health().healthy
+    router.put(make_envelope(clock, 3))  # full again: the grace starts over
+    assert router.health().healthy
+    clock.advance(1.0)
+    assert not router.health().healthy
+
+
+async def test_zero_grace_is_unhealthy_as_soon_as_full(clock: FakeClock) -> None:
+    """With saturation_grace=0 a full queue is unhealthy at once."""
+    router = await started_router(clock, capacity=1, grace=0.0)
+    router.put(make_envelope(clock))
+    assert not router.health().healthy
+
+
+@pytest.mark.parametrize("stage", ["before-start", "draining"])
+async def test_health_is_unhealthy_when_not_accepting(clock: FakeClock, stage: str) -> None:
+    """A router that does not accept jobs is unhealthy and says so."""
+    router = Router(3, clock)
+    if stage == "draining":
+        await router.start()
+        assert router.health().healthy
+        router.stop_intake()
+    verdict = router.health()
+    assert not verdict.healthy
+    assert verdict.reason == "router is not accepting jobs"
+
+
+async def test_stats_keys(clock: FakeClock) -> None:
+    """stats() has exactly the documented keys and values."""
+    router = await started_router(clock, capacity=7)
+    assert router.stats() == {
+        "accepting": True,
+        "queued": 0,
+        "capacity": 7,
+        "routed_total": 0,
+        "rejected_total": 0,
+        "oldest_queued_age_seconds": 0.0,
+    }
+    assert set(router.stats()) == STATS_KEYS
+
+
+async def test_a_cancelled_waiter_passes_its_envelope_to_the_next_waiter(
+    clock: FakeClock,
+) -> None:
+    """An envelope handed to a getter cancelled before it ran goes to another waiting getter."""
+    router = await started_router(clock)
+    first = asyncio.ensure_future(router.get())
+    second = asyncio.ensure_future(router.get())
+    await settle()
+    env = make_envelope(clock)
+    router.put(env)  # handed to the first getter...
+    first.cancel()  # ...which is cancelled before it resumes
+    await until(second.done)
+    assert second.result() is env
+    assert first.cancelled()
+    assert router.stats()["routed_total"] == 1
+    assert len(router) == 0
+
+
+async def test_a_cancelled_waiter_puts_its_envelope_back_first(clock: FakeClock) -> None:
+    """Without another waiter, a handed but untaken envelope returns to the head of the queue."""
+    router = await started_router(clock)
+    getting = asyncio.ensure_future(router.get())
+    await settle()
+    handed = make_envelope(clock, 1)
+    router.put(handed)
+    getting.cancel()
+    await settle()
+    router.put(make_envelope(clock, 2))
+    assert (await router.get()) is handed
+    assert router.stats()["routed_total"] == 1
+
+
+async def test_stop_wakes_getters_and_fails_queued_jobs(clock: FakeClock) -> None:
+    """stop() gives waiting getters None and fails every queued envelope with NotRunning."""
+    router = await started_router(clock)
+    waiting = asyncio.ensure_future(router.get())
+    await settle()
+    await router.stop()
+    assert (await waiting) is None
+    router2 = await started_router(clock)
+    queued: list[Envelope] = [make_envelope(clock, i) for i in range(2)]
+    for env in queued:
+        router2.put(env)
+    await router2.stop()
+    for env in queued:
+        with pytest.raises(NotRunning, match="stopped before the job ran"):
+            await env.future
+    assert await router2.get() is None
+    assert router2.stats()["queued"] == 0

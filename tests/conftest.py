@@ -1,0 +1,40 @@
+"""Shared fixtures: a fake clock, a fake connection factory and a running application."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import structlog
+
+from orchestrator import Application, FakeClock
+from tests.fakes import FakeFactory, make_app
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    """Give every test structlog's defaults, whatever the previous test configured."""
+    structlog.reset_defaults()
+    yield
+    structlog.reset_defaults()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    """A clock that moves only when the test advances it."""
+    return FakeClock()
+
+
+@pytest.fixture
+def factory() -> FakeFactory:
+    """A connection factory that succeeds until told otherwise."""
+    return FakeFactory()
+
+
+@pytest.fixture
+async def app(clock: FakeClock) -> AsyncIterator[Application]:
+    """A running two-worker application without a pool, stopped after the test."""
+    application = make_app(clock, workers=2)
+    await application.start()
+    yield application
+    await application.stop(timeout=1.0)

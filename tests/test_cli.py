@@ -1,0 +1,153 @@
+"""The ``orchestrator`` command: a real run, bad flags, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import orjson
+import pytest
+
+from orchestrator.cli import build_parser, settings_from
+
+SUMMARY = re.compile(
+    r"^orchestrator: (?P<done>\d+) jobs done, \d+ failed, \d+ rejected, "
+    r"\d+ refused at shutdown in \d+\.\ds$"
+)
+COMMAND = [sys.executable, "-m", "orchestrator"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without ORCHESTRATOR_* variables, HTTP on a free loopback port."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
+    env.update(ORCHESTRATOR_HTTP_HOST="127.0.0.1", ORCHESTRATOR_HTTP_PORT="0")
+    env.update(extra)
+    return env
+
+
+def json_lines(stderr: str) -> list[dict[str, Any]]:
+    """Every stderr line parsed as JSON (fails on a line that is not)."""
+    return [orjson.loads(line) for line in stderr.splitlines() if line.strip()]
+
+
+def summary_of(stdout: str) -> re.Match[str]:
+    """The summary line, which is the last line on stdout."""
+    match = SUMMARY.match(stdout.strip().splitlines()[-1])
+    assert match is not None, stdout
+    return match
+
+
+@pytest.mark.slow
+def test_a_timed_run_exits_zero_with_a_summary_and_json_logs() -> None:
+    """`run --duration 1` runs jobs, exits 0, prints the summary and logs JSON lines."""
+    proc = subprocess.run(
+        [*COMMAND, "run", "--duration", "1", "--rate", "20", "--log-format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(),
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert int(summary_of(proc.stdout)["done"]) > 0
+    lines = json_lines(proc.stderr)
+    assert all({"event", "level", "timestamp"} <= set(line) for line in lines)
+    events = [line["event"] for line in lines]
+    assert "application_started" in events
+    assert events[-1] == "application_stopped" or "application_stopped" in events
+    (requested,) = [line for line in lines if line["event"] == "shutdown_requested"]
+    assert requested["reason"] == "duration"
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["run", "--workers", "-1"], {}, "workers must be an integer >= 1"),
+        (["run", "--bogus"], {}, "unrecognized arguments: --bogus"),
+        (["run"], {"ORCHESTRATOR_WORKERS": "abc"}, "ORCHESTRATOR_WORKERS: cannot parse 'abc'"),
+        (["run", "--rate", "-5"], {}, "must be >= 0"),
+        ([], {}, "required"),
+    ],
+    ids=["negative-workers", "unknown-flag", "bad-env", "negative-rate", "no-command"],
+)
+def test_bad_flags_exit_2_with_a_one_line_error(
+    args: list[str], env: dict[str, str], message: str
+) -> None:
+    """Invalid flags or environment exit with status 2 and one error line on stderr."""
+    proc = subprocess.run(
+        [*COMMAND, *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=clean_env(**env),
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert re.match(r"orchestrator( run)?: error: ", lines[0])
+    assert message in lines[0]
+
+
+def test_version_flag() -> None:
+    """`--version` prints the version and exits 0."""
+    proc = subprocess.run([*COMMAND, "--version"], capture_output=True, text=True, timeout=30,
+                          env=clean_env(), check=False)  # fmt: skip
+    assert proc.returncode == 0
+    assert re.fullmatch(r"orchestrator \d+\.\d+\.\d+\n", proc.stdout)
+
+
+@pytest.mark.slow
+async def test_sigterm_stops_a_running_command_cleanly() -> None:
+    """SIGTERM to a running `orchestrator run` drains, prints the summary and exits 0."""
+    proc = await asyncio.create_subprocess_exec(
+        *COMMAND, "run", "--rate", "50", "--log-format", "json",
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(),
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    seen: list[bytes] = []
+    try:
+        async with asyncio.timeout(20):
+            while not any(b'"application_started"' in line for line in seen):
+                line = await proc.stderr.readline()
+                assert line, b"".join(seen).decode()  # EOF before the start event
+                seen.append(line)
+        proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(20):
+            stdout, stderr = await proc.communicate()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode == 0, (b"".join(seen) + stderr).decode()
+    summary_of(stdout.decode())
+    lines = json_lines((b"".join(seen) + stderr).decode())
+    (requested,) = [line for line in lines if line["event"] == "shutdown_requested"]
+    assert requested["reason"] == "signal"
+    assert "application_stopped" in [line["event"] for line in lines]
+
+
+@pytest.mark.parametrize(
+    ("argv", "environ", "workers", "queue_size"),
+    [
+        (["run"], {}, 4, 1024),
+        (["run"], {"ORCHESTRATOR_WORKERS": "3"}, 3, 1024),
+        (["run", "--workers", "5"], {"ORCHESTRATOR_WORKERS": "3"}, 5, 1024),
+        (["run", "--queue-size", "8"], {"ORCHESTRATOR_QUEUE_SIZE": "9"}, 4, 8),
+    ],
+    ids=["defaults", "env", "flag-over-env", "queue-flag"],
+)
+def test_settings_from_flags_over_environment(
+    argv: list[str], environ: dict[str, str], workers: int, queue_size: int
+) -> None:
+    """Flags win over ORCHESTRATOR_* variables, which win over defaults."""
+    args = build_parser().parse_args(argv)
+    core = settings_from(args, environ)[0]
+    assert (core.workers, core.queue_size) == (workers, queue_size)

@@ -1,0 +1,63 @@
+"""Every module imports on its own in a fresh interpreter (no hidden import-order cycles)."""
+
+from __future__ import annotations
+
+import os
+import pkgutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import orchestrator
+
+PACKAGE_DIR = Path(orchestrator.__file__).parent
+
+
+def module_names(path: Path, prefix: str) -> Iterator[str]:
+    """Every module under ``path``, found with pkgutil without importing anything."""
+    for info in pkgutil.iter_modules([str(path)], prefix):
+        if info.name.endswith(".__main__"):
+            continue  # runs the command line on import
+        yield info.name
+        if info.ispkg:
+            yield from module_names(path / info.name.rpartition(".")[2], info.name + ".")
+
+
+MODULES = sorted(["orchestrator", *module_names(PACKAGE_DIR, "orchestrator.")])
+
+
+def test_discovery_finds_the_core_modules() -> None:
+    """The discovery walks subpackages: the components and the core modules are found."""
+    assert {"orchestrator.application", "orchestrator.components.workers",
+            "orchestrator.cli"} <= set(MODULES)  # fmt: skip
+
+
+def import_alone(module: str) -> subprocess.CompletedProcess[str]:
+    """Import ``module`` in a fresh interpreter with warnings as errors."""
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-c", f"import {module}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def imports() -> dict[str, subprocess.CompletedProcess[str]]:
+    """Each module imported in its own interpreter, a few interpreters at a time."""
+    with ThreadPoolExecutor(max_workers=2 * (os.cpu_count() or 1)) as pool:
+        return dict(zip(MODULES, pool.map(import_alone, MODULES), strict=True))
+
+
+@pytest.mark.parametrize("module", MODULES, ids=MODULES)
+def test_module_imports_on_its_own(
+    module: str, imports: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    """``python -W error -c "import <module>"`` succeeds in a fresh interpreter."""
+    proc = imports[module]
+    assert proc.returncode == 0, proc.stderr
