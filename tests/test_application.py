@@ -20,6 +20,7 @@ from orchestrator import (
     NotRunning,
     OrchestratorError,
     QueueFull,
+    StartFailed,
     UnknownJobKind,
 )
 from orchestrator.components.lifecycle import State
@@ -278,8 +279,9 @@ async def test_a_failed_start_rolls_back_and_leaves_state_failed(clock: FakeCloc
         await registry_stop()
 
     app.registry.stop = recording_stop  # type: ignore[method-assign]
-    with pytest.raises(ConnectionError, match="could not open 1 connections"):
+    with pytest.raises(StartFailed, match="could not open 1 connections") as info:
         await app.start()
+    assert isinstance(info.value.__cause__, ConnectionError)
     assert events == ["stop:registry"]
     assert app.state is State.FAILED
     states = [t["state"] for t in app.get_stats()["lifecycle"]["transitions"]]
@@ -358,3 +360,36 @@ async def test_is_healthy_never_raises(app: Application, monkeypatch: pytest.Mon
 
     monkeypatch.setattr(app.clock, "wall", broken_wall)
     assert app.is_healthy() is False
+
+
+async def test_components_stop_even_if_the_http_server_fails_to_stop(
+    app: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failing HTTP server stop still stops every component before the error surfaces."""
+
+    async def failing_stop() -> None:
+        raise RuntimeError("cleanup failed")
+
+    monkeypatch.setattr(app.http_server, "stop", failing_stop)
+    try:
+        with pytest.raises(Exception):  # noqa: B017, PT011 - any error, as long as it surfaces
+            await app.stop()
+        assert app.state is State.STOPPED
+        assert not app.recycler.stats()["running"]
+        assert app.get_stats()["workers"]["workers"] == []
+    finally:  # what stop() should have done: leave no task running behind the test
+        for component in reversed(app.components().values()):
+            await component.stop()
+
+
+async def test_gc_freeze_freezes_after_start_and_unfreezes_at_stop(clock: FakeClock) -> None:
+    """gc_freeze=True moves start-up objects to the permanent generation until stop()."""
+    import gc
+
+    app = make_app(clock, gc_freeze=True)
+    await app.start()
+    try:
+        assert gc.get_freeze_count() > 0
+    finally:
+        await app.stop(timeout=1.0)
+    assert gc.get_freeze_count() == 0

@@ -12,6 +12,7 @@ from orchestrator.errors import (
     OrchestratorError,
     PoolExhausted,
     QueueFull,
+    StartFailed,
     UnknownJobKind,
     WorkerCrashed,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "OrchestratorError",
     "PoolExhausted",
     "QueueFull",
+    "StartFailed",
     "UnknownJobKind",
     "WorkerCrashed",
     "__version__",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 from collections.abc import Callable
@@ -22,7 +23,7 @@ from orchestrator.components import (
     WorkerPool,
 )
 from orchestrator.config import CoreSettings, HttpSettings, split_settings
-from orchestrator.errors import HttpServerError, NotRunning
+from orchestrator.errors import HttpServerError, NotRunning, StartFailed
 from orchestrator.health import HealthReport, aggregate
 from orchestrator.http.server import HttpServer
 from orchestrator.job import Envelope, Handler, Job
@@ -174,11 +175,16 @@ class Application:
         """Start every component in order; on failure, roll back and re-raise.
 
         Raises:
-            OrchestratorError: when already started.
+            NotRunning: when already started.
+            StartFailed: a component failed to start (its error is ``__cause__``).
+            HttpServerError: the HTTP server could not bind and ``http_required`` is set.
         """
         if self.lifecycle.state not in (State.CREATED, State.STOPPED, State.FAILED):
             raise NotRunning(f"cannot start: the application is {self.lifecycle.state.value}")
-        await self.lifecycle.start_all(self._start_order())
+        try:
+            await self.lifecycle.start_all(self._start_order())
+        except Exception as exc:
+            raise StartFailed(f"start failed: {type(exc).__name__}: {exc}") from exc
         self.lifecycle.transition(State.RUNNING)
         if self.http_settings.enable_http:
             try:
@@ -186,9 +192,16 @@ class Application:
             except HttpServerError:
                 if self.http_settings.http_required:
                     self.lifecycle.transition(State.STOPPING)
-                    await self.lifecycle.stop_all(self._start_order())
-                    self.lifecycle.transition(State.FAILED)
+                    try:
+                        await self.lifecycle.stop_all(self._start_order())
+                    finally:
+                        self.lifecycle.transition(State.FAILED)
                     raise
+        if self.settings.gc_freeze:
+            # Move what start-up created (workers, connections, tasks) out of the collector's
+            # reach: with thousands of them, a full collection otherwise pauses the loop.
+            gc.collect()
+            gc.freeze()
         log.info("application_started", name=self.settings.name, workers=self.settings.workers,
                  http_url=self.http_url)  # fmt: skip
 
@@ -222,9 +235,13 @@ class Application:
             )
         self.lifecycle.transition(State.STOPPING)
         try:
-            await self.http_server.stop()
-            await self.lifecycle.stop_all(self._start_order())
+            try:
+                await self.http_server.stop()
+            finally:
+                await self.lifecycle.stop_all(self._start_order())
         finally:
+            if self.settings.gc_freeze:
+                gc.unfreeze()
             self.lifecycle.transition(State.STOPPED)
             log.info("application_stopped", jobs_completed=self.workers.jobs_completed_total,
                      jobs_failed=self.workers.jobs_failed_total)  # fmt: skip

@@ -11,9 +11,16 @@ from datetime import UTC, datetime
 __all__ = ["FakeClock", "MonotonicClock", "utc_iso"]
 
 
+_last_iso: tuple[int, str] = (-1, "")
+
+
 def utc_iso(epoch: float) -> str:
     """Format an epoch timestamp as ISO 8601 UTC with a ``Z`` suffix, to the second."""
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    global _last_iso
+    second = int(epoch)
+    if second != _last_iso[0]:  # probes ask many times a second: format once per second
+        _last_iso = (second, datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _last_iso[1]
 
 
 class MonotonicClock:

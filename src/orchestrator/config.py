@@ -136,6 +136,7 @@ class CoreSettings:
     saturation_grace: float = 5.0
     restart_backoff: float = 0.1
     stats_max_items: int | None = 1000
+    gc_freeze: bool = False
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -11,6 +11,7 @@ __all__ = [
     "OrchestratorError",
     "PoolExhausted",
     "QueueFull",
+    "StartFailed",
     "UnknownJobKind",
     "WorkerCrashed",
 ]
@@ -50,6 +51,10 @@ class WorkerCrashed(JobFailed):
 
 class PoolExhausted(OrchestratorError):
     """No connection became available within the acquire timeout."""
+
+
+class StartFailed(OrchestratorError):
+    """A component failed to start; what had started was stopped again."""
 
 
 class HttpServerError(OrchestratorError):

@@ -20,13 +20,16 @@ class ComponentHealth:
 
     @classmethod
     def ok(cls, reason: str | None = None) -> ComponentHealth:
-        """A healthy verdict."""
-        return cls(True, reason)
+        """A healthy verdict (a shared instance when there is no reason)."""
+        return _OK if reason is None else cls(True, reason)
 
     @classmethod
     def failing(cls, reason: str) -> ComponentHealth:
         """An unhealthy verdict with its reason."""
         return cls(False, reason)
+
+
+_OK = ComponentHealth(True, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -383,3 +383,19 @@ async def test_stop_fails_waiters_and_closes_every_connection(
     pool.release(held)  # a late release after stop is harmless
     await settle()
     assert pool.stats()["size"] == 0
+
+
+async def test_stop_does_not_wait_for_a_hung_connect(
+    factory: FakeFactory, clock: FakeClock
+) -> None:
+    """stop() cancels a connect that never returns instead of hanging the shutdown."""
+    pool = make_pool(factory, clock)
+    await pool.start()
+    factory.connect_gate = asyncio.Event()  # never set: the backend does not answer
+    waiting = asyncio.ensure_future(pool.acquire())
+    await until(lambda: factory.connect_calls == 1)
+    async with asyncio.timeout(5):
+        await pool.stop()
+    with pytest.raises(NotRunning):
+        await waiting
+    assert pool.stats()["connecting"] == 0

@@ -144,11 +144,8 @@ async def test_request_in_flight_completes_on_shutdown() -> None:
         await release.wait()
         return web.Response(text="finished")
 
-    def add_slow(app: web.Application) -> None:
-        app.router.add_get("/slow", slow)
-
     settings = HttpSettings(enable_http=True, http_host="127.0.0.1", http_port=0)
-    server = HttpServer(StaticObservable(), settings, customise=add_slow)
+    server = HttpServer(StaticObservable(), settings, routes=[("GET", "/slow", slow)])
     await server.start()
     port = server.port
     assert port is not None

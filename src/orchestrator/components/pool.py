@@ -77,6 +77,7 @@ class ConnectionPool:
         self._idle: deque[PooledConnection] = deque()
         self._waiters: deque[asyncio.Future[PooledConnection]] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._connects: set[asyncio.Task[None]] = set()  # cancelled at stop: may never end
         self._connecting = 0
         self._open = False
         self._last_starved_at: float | None = None
@@ -209,7 +210,9 @@ class ConnectionPool:
             or len(self._conns) + self._connecting < self.min_size
         ):
             self._connecting += 1
-            self._spawn(self._connect_one())
+            task = self._spawn(self._connect_one())
+            self._connects.add(task)
+            task.add_done_callback(self._connects.discard)
 
     async def _connect_one(self) -> None:
         assert self._factory is not None
@@ -233,10 +236,11 @@ class ConnectionPool:
         self._conns[pc.id] = pc
         self._hand_over(pc)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     def maintain(self) -> None:
         """Top the pool back up to ``min_size`` (called by the recycler's sweep)."""
@@ -268,6 +272,8 @@ class ConnectionPool:
             if not waiter.done():
                 waiter.set_exception(NotRunning("connection pool stopped"))
         self._waiters.clear()
+        for task in list(self._connects):  # a hung connect must not hang the shutdown
+            task.cancel()
         for pc in list(self._conns.values()):
             self._conns.pop(pc.id)
             self._spawn(self._close(pc, "pool_stopped"))

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
 from orchestrator.http import views
-from orchestrator.http.chain import build_chain
+from orchestrator.http.chain import Chain
 from orchestrator.http.keys import CLOCK, OBSERVABLE, SETTINGS, SNAPSHOT, STATE
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
 from orchestrator.types import Clock, Observable
 
-__all__ = ["create_app"]
+__all__ = ["ROUTES", "create_app"]
+
+ROUTES: tuple[tuple[str, Handler], ...] = (
+    ("/", views.index),
+    ("/health", views.health),
+    ("/health/{component}", views.health_component),
+    ("/live", views.live),
+    ("/ready", views.ready),
+    ("/stats", views.stats),
+    ("/stats/{section}", views.stats_section),
+)
+"""Every GET (and HEAD) route: path and view."""
 
 
 def create_app(
@@ -23,6 +37,7 @@ def create_app(
     clock: Clock | None = None,
     state: HttpState | None = None,
     snapshot: SnapshotCache | None = None,
+    routes: Sequence[tuple[str, str, Handler]] = (),
 ) -> web.Application:
     """Build the HTTP API around ``observable``.
 
@@ -32,11 +47,12 @@ def create_app(
         clock: time source for the snapshot cache.
         state: shared drain flag and counters (a fresh one when None).
         snapshot: an existing snapshot cache to serve from (a new one when None).
+        routes: further ``(method, path, handler)`` routes, behind the same chain.
     """
     settings = settings or HttpSettings()
     clock = clock or MonotonicClock()
     state = state or HttpState()
-    app = web.Application(middlewares=[build_chain(settings, state)])
+    app = web.Application()
     app[OBSERVABLE] = observable
     app[SETTINGS] = settings
     app[CLOCK] = clock
@@ -45,11 +61,11 @@ def create_app(
         observable.get_stats, ttl=settings.stats_ttl, clock=clock,
         slow_threshold=settings.stats_slow_threshold,
     )  # fmt: skip
-    app.router.add_get("/", views.index)
-    app.router.add_get("/health", views.health)
-    app.router.add_get("/health/{component}", views.health_component)
-    app.router.add_get("/live", views.live)
-    app.router.add_get("/ready", views.ready)
-    app.router.add_get("/stats", views.stats)
-    app.router.add_get("/stats/{section}", views.stats_section)
+    chain = Chain(settings, state)
+    for path, view in ROUTES:
+        app.router.add_get(path, chain.wrap(view, path))
+    for method, path, view in routes:
+        app.router.add_route(method, path, chain.wrap(view, path))
+    # Last: whatever matched no route above gets its 404/405 through the chain too.
+    app.router.add_route("*", "/{tail:.*}", chain.wrap(views.fallback, None))
     return app

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import errno as errno_names
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
@@ -38,7 +39,7 @@ class HttpServer:
     ``start`` binds (port 0 picks a free port) or raises ``HttpServerError`` after logging
     ``http_server_failed`` and releasing everything it set up. ``stop`` stops listening,
     lets requests in flight finish within ``http_shutdown_timeout``, and is idempotent.
-    ``customise`` may add routes or hooks to each freshly built ``web.Application``.
+    ``routes`` adds ``(method, path, handler)`` routes behind the same request chain.
     """
 
     def __init__(
@@ -47,10 +48,10 @@ class HttpServer:
         settings: HttpSettings,
         *,
         clock: Clock | None = None,
-        customise: Callable[[web.Application], None] | None = None,
+        routes: Sequence[tuple[str, str, Handler]] = (),
     ) -> None:
         self._observable = observable
-        self._customise = customise
+        self._routes = routes
         self.settings = settings
         self._clock = clock or MonotonicClock()
         self.state = HttpState()
@@ -84,9 +85,7 @@ class HttpServer:
         s = self.settings
         self.state.draining = False
         app = create_app(self._observable, s, clock=self._clock, state=self.state,
-                         snapshot=self.snapshot)  # fmt: skip
-        if self._customise is not None:
-            self._customise(app)
+                         snapshot=self.snapshot, routes=self._routes)  # fmt: skip
         runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                shutdown_timeout=s.http_shutdown_timeout)  # fmt: skip
         try:

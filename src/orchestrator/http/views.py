@@ -13,7 +13,16 @@ from orchestrator.http.keys import AUTHORISED, CLOCK, OBSERVABLE, SNAPSHOT, STAR
 from orchestrator.http.responses import NO_STORE, json_bytes, json_response
 from orchestrator.http.snapshot import Snapshot
 
-__all__ = ["health", "health_component", "index", "live", "ready", "stats", "stats_section"]
+__all__ = [
+    "fallback",
+    "health",
+    "health_component",
+    "index",
+    "live",
+    "ready",
+    "stats",
+    "stats_section",
+]
 
 log = structlog.get_logger("orchestrator.http")
 
@@ -153,3 +162,16 @@ async def stats_section(request: web.Request) -> web.Response:
     if not isinstance(section, dict):
         raise ApiError(404, "not_found", f"no stats section named {name!r}")
     return json_response(section, pretty=_pretty(request))
+
+
+async def fallback(request: web.Request) -> web.Response:
+    """Whatever matched no route: 405 with ``Allow`` when the path exists, else 404."""
+    allowed: set[str] = set()
+    for resource in request.app.router.resources():
+        if resource.canonical == "/{tail}":
+            continue
+        _, methods = await resource.resolve(request)
+        allowed |= methods
+    if allowed:
+        raise web.HTTPMethodNotAllowed(request.method, sorted(allowed))
+    raise web.HTTPNotFound()

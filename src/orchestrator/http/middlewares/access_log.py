@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import Any
 
@@ -16,21 +17,23 @@ EVENT = "http_request_served"
 class AccessLog:
     """Logs ``http_request_served`` with method, path, route, status, duration and client.
 
-    Successful requests to ``probe_routes`` are logged at debug (a ``sample`` fraction of
+    Successful requests to probe routes are logged at debug (a ``sample`` fraction of
     them at info), so high-frequency polling does not flood the log; other successes at
     info, client errors at info and server errors at warning, each with its error code.
     The request id comes from structlog's context. Headers are never logged, so neither
     is an ``Authorization`` header.
 
+    The logger is bound when the access log is built (configure logging first): that
+    spares the lazy proxy on every request, and lets a disabled debug level cost nothing.
+
     Args:
-        probe_routes: canonical routes of probes (``/health``, ``/live``...).
         sample: fraction of successful probe requests logged at info.
     """
 
-    def __init__(self, probe_routes: frozenset[str], sample: float = 0.0) -> None:
-        self._probes = probe_routes
+    def __init__(self, sample: float = 0.0) -> None:
         self._sample = sample
-        self._log = structlog.get_logger("orchestrator.http.access")
+        self._log = structlog.get_logger("orchestrator.http.access").bind()
+        self._debug = self._log.is_enabled_for(logging.DEBUG)
 
     def _sampled(self) -> bool:
         return bool(self._sample) and random.random() < self._sample
@@ -40,6 +43,7 @@ class AccessLog:
         request: web.Request,
         response: web.StreamResponse,
         route: str | None,
+        probe: bool,
         duration: float,
         client: str,
         error: str | None,
@@ -49,10 +53,12 @@ class AccessLog:
         log = self._log
         if status >= 500:
             emit = log.warning
-        elif status >= 400 or route not in self._probes or self._sampled():
+        elif status >= 400 or not probe or self._sampled():
             emit = log.info
-        else:
+        elif self._debug:
             emit = log.debug
+        else:
+            return
         fields: dict[str, Any] = {
             "method": request.method,
             "path": request.path,

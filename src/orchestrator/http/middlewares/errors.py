@@ -35,7 +35,7 @@ def _detail(status: int) -> str:
 
 
 def render_error(
-    exc: Exception, request: web.Request, request_id: str
+    exc: Exception, request: web.Request, request_id: str, route: str | None = None
 ) -> tuple[web.StreamResponse, str | None]:
     """The JSON response for ``exc`` (``{"error", "detail", "request_id"}``) and its code.
 
@@ -56,13 +56,7 @@ def render_error(
         status, code = _ORCHESTRATOR_STATUS.get(type(exc), (500, "internal"))
         detail = _detail(status)
     else:
-        log.error("http_handler_failed", method=request.method, route=_route(request),
-                  exc_info=exc)  # fmt: skip
+        log.error("http_handler_failed", method=request.method, route=route, exc_info=exc)
         status, code, detail = 500, "internal", "internal error"
     response = error_response(status, code, detail, request_id=request_id, headers=headers)
     return response, code
-
-
-def _route(request: web.Request) -> str | None:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else None

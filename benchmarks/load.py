@@ -1,0 +1,289 @@
+"""Load test: the demo application's HTTP API against a bare aiohttp server, on loopback.
+
+Starts, in the same run, the demo application (``orchestrator run``, HTTP on 127.0.0.1,
+token auth on, rate limit high enough never to reject, JSON logs at info into a file) and a
+bare aiohttp server answering a constant body (the ceiling). Drives each for a fixed time
+at 1, 16 and 64 keep-alive connections with ``wrk`` (or a built-in aiohttp client when
+wrk is absent) and prints requests/s, p50, p99 and the ratio to the bare server.
+
+Servers are pinned to CPU 0 and the load generator to CPU 1 when ``taskset`` exists.
+Traffic goes to 127.0.0.1 only; every run is bounded by ``--duration``.
+
+    python benchmarks/load.py                 # full run (make bench)
+    python benchmarks/load.py --quick         # short run (make bench-ci)
+    python benchmarks/load.py --check         # exit 1 when a target is missed
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+TOKEN = "load-test-token-0123456789"
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def pinned(cpu: int) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() != 1 else []
+
+
+def serve_bare(port: int) -> None:
+    """Run the ceiling: aiohttp with one constant-body route and no access log."""
+    from aiohttp import web
+
+    body = b'{"status":"alive"}'
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=body, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    web.run_app(app, host=HOST, port=port, access_log=None, print=None)
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def wait_ready(url: str, deadline: float) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"load: {url} did not become ready")
+        time.sleep(0.1)  # polling a real process with a deadline
+
+
+def start_bare() -> Server:
+    port = free_port()
+    cmd = [*pinned(0), sys.executable, __file__, "--serve-bare", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://{HOST}:{port}"
+    wait_ready(url + "/", time.monotonic() + 30)
+    return Server("bare", url, proc)
+
+
+def start_app(log_path: Path, size: int) -> Server:
+    port = free_port()
+    env = dict(os.environ)
+    env.update({
+        "ORCHESTRATOR_HTTP_TOKEN": TOKEN,
+        "ORCHESTRATOR_HTTP_RATE_LIMIT": "1000000000",
+        "ORCHESTRATOR_POOL_MIN_SIZE": str(size),
+        "ORCHESTRATOR_POOL_MAX_SIZE": str(max(size, 8)),
+    })  # fmt: skip
+    cmd = [*pinned(0), sys.executable, "-m", "orchestrator", "run", "--http-host", HOST,
+           "--http-port", str(port), "--workers", str(size), "--log-format", "json",
+           "--log-level", "info", "--rate", "50"]  # fmt: skip
+    log = log_path.open("ab")
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log)
+    url = f"http://{HOST}:{port}"
+    wait_ready(url + "/ready", time.monotonic() + 120)
+    return Server(f"app({size})", url, proc)
+
+
+@dataclass
+class Result:
+    target: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(text)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(url: str, connections: int, duration: float, headers: dict[str, str]) -> Result:
+    cmd = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
+           "--latency", "--timeout", "5s"]  # fmt: skip
+    for key, value in headers.items():
+        cmd += ["-H", f"{key}: {value}"]
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    )
+    errors = int(non2xx.group(1)) if non2xx else 0
+    if socket_errors:
+        errors += sum(int(g) for g in socket_errors.groups())
+    return Result(url, connections, rps, p50, p99, errors)
+
+
+def run_python(url: str, connections: int, duration: float, headers: dict[str, str]) -> Result:
+    """The fallback load generator: aiohttp keep-alive connections in this process."""
+    import aiohttp
+
+    async def drive() -> Result:
+        latencies: list[float] = []
+        errors = 0
+        deadline = time.perf_counter() + duration
+        conn = aiohttp.TCPConnector(limit=connections)
+        async with aiohttp.ClientSession(connector=conn, headers=headers) as session:
+
+            async def one_connection() -> None:
+                nonlocal errors
+                while (start := time.perf_counter()) < deadline:
+                    async with session.get(url) as resp:
+                        await resp.read()
+                        if resp.status != 200:
+                            errors += 1
+                    latencies.append(time.perf_counter() - start)
+
+            started = time.perf_counter()
+            await asyncio.gather(*(one_connection() for _ in range(connections)))
+            elapsed = time.perf_counter() - started
+        latencies.sort()
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        return Result(url, connections, len(latencies) / elapsed,
+                      statistics.median(latencies) * 1000, p99 * 1000, errors)  # fmt: skip
+
+    return asyncio.run(drive())
+
+
+def stats_builds(server: Server) -> int:
+    request = urllib.request.Request(
+        server.url + "/stats/http", headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return int(json.load(resp)["snapshot"]["misses_total"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per run")
+    parser.add_argument("--quick", action="store_true", help="2 s runs, 16 connections only")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--python-client", action="store_true", help="ignore wrk")
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return 0
+    duration = 2.0 if args.quick else args.duration
+    levels = [16] if args.quick else [1, 16, 64]
+    use_wrk = shutil.which("wrk") is not None and not args.python_client
+    drive = run_wrk if use_wrk else run_python
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    results: dict[tuple[str, int], Result] = {}
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        log_path = Path(tmp) / "app.log"
+        bare = start_bare()
+        try:
+            for c in levels:
+                results["bare /", c] = drive(bare.url + "/", c, duration, {})
+        finally:
+            bare.stop()
+        app = start_app(log_path, 10)
+        try:
+            drive(app.url + "/stats", 16, 1.0, auth)  # warm up
+            for c in levels:
+                results["/health", c] = drive(app.url + "/health", c, duration, auth)
+            for c in levels:
+                before = stats_builds(app)
+                results["/stats", c] = drive(app.url + "/stats", c, duration, auth)
+                builds = stats_builds(app) - before - 1
+                allowed = duration / 1.0 + 1
+                notes.append(f"/stats at {c} connections: {builds} get_stats() builds in "
+                             f"{duration:.0f} s (allowed {allowed:.0f})")  # fmt: skip
+                if builds > allowed:
+                    notes.append("  ^ MISSED: more builds than duration / stats_ttl + 1")
+        finally:
+            app.stop()
+        big = start_app(log_path, 10_000)
+        try:
+            drive(big.url + "/stats", 16, 1.0, auth)
+            results["/stats 10k", 16] = drive(big.url + "/stats", 16, duration, auth)
+            results["/health 10k", 16] = drive(big.url + "/health", 16, duration, auth)
+        finally:
+            big.stop()
+        log_lines = sum(1 for _ in log_path.open("rb"))
+    print(f"\nload generator: {'wrk' if use_wrk else 'aiohttp client'}, {duration:.0f} s per run, "
+          f"loopback, servers on CPU 0")  # fmt: skip
+    print(f"{'target':<14}{'conns':>6}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+          f"{'x bare':>8}")  # fmt: skip
+    for (name, c), r in results.items():
+        base = results.get(("bare /", c))
+        ratio = f"{r.rps / base.rps:.2f}" if base else "-"
+        print(f"{name:<14}{c:>6}{r.rps:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}{r.errors:>8}"
+              f"{ratio:>8}")  # fmt: skip
+    for note in notes:
+        print(note)
+    print(f"application log lines written: {log_lines}")
+    missed = check_targets(results)
+    for line in missed:
+        print("MISSED:", line)
+    if any("MISSED" in n for n in notes):
+        missed.append("stats builds")
+    return 1 if (args.check and missed) else 0
+
+
+def check_targets(results: dict[tuple[str, int], Result]) -> list[str]:
+    """The issue's targets at 16 connections."""
+    missed = []
+    bare = results["bare /", 16]
+    health, stats, big = results["/health", 16], results["/stats", 16], results["/stats 10k", 16]
+    if health.rps < 0.85 * bare.rps:
+        missed.append(f"/health {health.rps / bare.rps:.2f} x bare (target 0.85)")
+    if health.p99_ms >= 5:
+        missed.append(f"/health p99 {health.p99_ms:.2f} ms (target < 5)")
+    if stats.rps < 0.6 * bare.rps:
+        missed.append(f"/stats {stats.rps / bare.rps:.2f} x bare (target 0.6)")
+    if stats.p99_ms >= 5:
+        missed.append(f"/stats p99 {stats.p99_ms:.2f} ms (target < 5)")
+    if big.p99_ms >= 10:
+        missed.append(f"/stats 10k p99 {big.p99_ms:.2f} ms (target < 10)")
+    if any(r.errors for r in results.values()):
+        missed.append("non-2xx responses or socket errors")
+    return missed
+
+
+if __name__ == "__main__":
+    sys.exit(main())
