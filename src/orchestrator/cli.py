@@ -17,7 +17,7 @@ from orchestrator.application import Application
 from orchestrator.config import CoreSettings, HttpSettings, from_env, read_token_file
 from orchestrator.demo import DemoConnectionFactory, LoadGenerator, build_demo_app
 from orchestrator.errors import ConfigError, OrchestratorError
-from orchestrator.log import configure_logging
+from orchestrator.log import LineBuffer, configure_logging
 from orchestrator.version import __version__
 
 __all__ = ["main"]
@@ -93,8 +93,33 @@ def settings_from(
     return core, from_env(HttpSettings, environ, **http)
 
 
-async def run_demo(args: argparse.Namespace, settings: CoreSettings, http: HttpSettings) -> int:
+async def drain_periodically(sink: LineBuffer, interval: float = 0.25) -> None:
+    """Write buffered log lines at least every ``interval`` seconds (cancel to stop)."""
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            sink.drain()
+    finally:
+        sink.drain()
+
+
+async def run_demo(
+    args: argparse.Namespace,
+    settings: CoreSettings,
+    http: HttpSettings,
+    sink: LineBuffer | None = None,
+) -> int:
     """Run the demo until a signal or ``--duration``; print a one-line summary."""
+    flusher = asyncio.ensure_future(drain_periodically(sink)) if sink is not None else None
+    try:
+        return await _run_demo(args, settings, http)
+    finally:
+        if flusher is not None:
+            flusher.cancel()
+            await asyncio.gather(flusher, return_exceptions=True)
+
+
+async def _run_demo(args: argparse.Namespace, settings: CoreSettings, http: HttpSettings) -> int:
     app = build_demo_app(
         Application(settings, http=http, connection_factory=DemoConnectionFactory())
     )
@@ -137,9 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         return 2
-    configure_logging(args.log_format, args.log_level)
+    sink = configure_logging(args.log_format, args.log_level, buffered=True)
     try:
-        return asyncio.run(run_demo(args, settings, http))
+        return asyncio.run(run_demo(args, settings, http, sink))
     except OrchestratorError as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         return 1

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
-from typing import Any, Literal, TextIO
+import time
+from collections.abc import Callable
+from typing import Any, BinaryIO, Literal, TextIO, cast
 
 import orjson
 import structlog
 
-__all__ = ["LogFormat", "configure_logging"]
+__all__ = ["LineBuffer", "LogFormat", "configure_logging"]
 
 LogFormat = Literal["json", "console", "auto"]
 
@@ -21,9 +24,72 @@ def _dumps(obj: Any, **_: Any) -> bytes:
     return orjson.dumps(obj, default=repr)
 
 
+class LineBuffer:
+    """A write buffer for JSON log lines: one system call per batch, not per line.
+
+    structlog flushes after every line; here ``flush()`` only writes once ``max_bytes`` are
+    pending or the oldest pending line is ``max_delay`` seconds old. ``drain()`` writes
+    everything now; it runs at exit, and callers with an event loop call it periodically
+    (see ``orchestrator run``) so a quiet process does not hold lines back.
+
+    Args:
+        raw: the binary stream written to.
+        max_bytes: pending bytes that trigger a write.
+        max_delay: age of the oldest pending line that triggers a write.
+    """
+
+    def __init__(
+        self,
+        raw: BinaryIO,
+        *,
+        max_bytes: int = 64 * 1024,
+        max_delay: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._raw = raw
+        self._max_bytes = max_bytes
+        self._max_delay = max_delay
+        self._clock = clock
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._since = 0.0
+
+    def write(self, data: bytes) -> int:
+        """Queue ``data``."""
+        if not self._pending:
+            self._since = self._clock()
+        self._pending.append(data)
+        self._size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """Write when enough is pending or the oldest line is old enough."""
+        if self._size >= self._max_bytes or (
+            self._pending and self._clock() - self._since >= self._max_delay
+        ):
+            self.drain()
+
+    def drain(self) -> None:
+        """Write every pending line now."""
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._size = 0
+        try:
+            self._raw.write(data)
+            self._raw.flush()
+        except (OSError, ValueError):  # closed or broken stream: drop, never raise into callers
+            pass
+
+
 def configure_logging(
-    fmt: LogFormat = "auto", level: str = "info", stream: TextIO | None = None
-) -> None:
+    fmt: LogFormat = "auto",
+    level: str = "info",
+    stream: TextIO | None = None,
+    *,
+    buffered: bool = False,
+) -> LineBuffer | None:
     """Configure structlog for the process.
 
     Args:
@@ -31,6 +97,10 @@ def configure_logging(
             TTY, JSON otherwise.
         level: the lowest level written: debug, info, warning or error.
         stream: where lines go (default: standard error).
+        buffered: batch JSON lines in a ``LineBuffer`` (returned; drained at exit).
+
+    Returns:
+        The line buffer when ``buffered`` and the format is JSON, else None.
 
     Raises:
         ValueError: on an unknown level or format.
@@ -40,6 +110,7 @@ def configure_logging(
     out = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
+    sink: LineBuffer | None = None
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -52,9 +123,12 @@ def configure_logging(
             structlog.processors.format_exc_info,
             structlog.processors.JSONRenderer(serializer=_dumps),
         ]
-        logger_factory = structlog.BytesLoggerFactory(
-            out.buffer if hasattr(out, "buffer") else None
-        )
+        raw = out.buffer if hasattr(out, "buffer") else sys.stderr.buffer
+        if buffered:
+            sink = LineBuffer(raw)
+            atexit.register(sink.drain)
+        target = cast(BinaryIO, sink) if sink is not None else raw  # write() and flush() suffice
+        logger_factory = structlog.BytesLoggerFactory(target)
     elif fmt == "console":
         processors = [*shared, structlog.dev.ConsoleRenderer(colors=out.isatty())]
         logger_factory = structlog.PrintLoggerFactory(out)
@@ -66,3 +140,4 @@ def configure_logging(
         logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )
+    return sink

@@ -1,0 +1,77 @@
+"""Logging configuration and the buffered JSON line sink."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+import pytest
+import structlog
+
+from orchestrator.log import LineBuffer, configure_logging
+
+
+class Now:
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_line_buffer_batches_until_size_or_age() -> None:
+    """Lines wait until max_bytes are pending or the oldest is max_delay old; drain writes all."""
+    raw, now = io.BytesIO(), Now()
+    sink = LineBuffer(raw, max_bytes=20, max_delay=1.0, clock=now)
+    sink.write(b"first\n")
+    sink.flush()
+    assert raw.getvalue() == b""
+    now.t = 0.5
+    sink.write(b"second\n")
+    sink.flush()
+    assert raw.getvalue() == b""
+    now.t = 1.0
+    sink.flush()
+    assert raw.getvalue() == b"first\nsecond\n"
+    sink.write(b"x" * 25)
+    sink.flush()  # over max_bytes
+    assert raw.getvalue().endswith(b"x" * 25)
+    sink.write(b"tail\n")
+    sink.drain()
+    assert raw.getvalue().endswith(b"tail\n")
+
+
+def test_line_buffer_survives_a_closed_stream() -> None:
+    """Writing to a closed stream drops the lines instead of raising into the caller."""
+    raw = io.BytesIO()
+    sink = LineBuffer(raw)
+    raw.close()
+    sink.write(b"lost\n")
+    sink.drain()
+
+
+def test_json_lines_with_request_context() -> None:
+    """JSON format writes one orjson line per event, with bound context and ISO timestamps."""
+    out = io.TextIOWrapper(io.BytesIO(), write_through=True)
+    sink = configure_logging("json", "info", stream=out, buffered=True)
+    assert sink is not None
+    structlog.contextvars.bind_contextvars(request_id="rid-1")
+    try:
+        structlog.get_logger("t").info("something_happened", n=1)
+        structlog.get_logger("t").debug("filtered_out")
+    finally:
+        structlog.contextvars.clear_contextvars()
+    sink.drain()
+    lines = out.buffer.getvalue().splitlines()
+    assert len(lines) == 1
+    event = orjson.loads(lines[0])
+    assert event["event"] == "something_happened"
+    assert event["request_id"] == "rid-1"
+    assert event["level"] == "info"
+    assert event["timestamp"].endswith("Z")
+
+
+def test_bad_level_rejected() -> None:
+    """An unknown level is a ValueError."""
+    with pytest.raises(ValueError, match="unknown log level"):
+        configure_logging("json", "loud")
