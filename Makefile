@@ -35,9 +35,11 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=min,median,mean,max,ops
+	$(BIN)/python benchmarks/load.py --check
 
 bench-ci: $(STAMP)
-	$(BIN)/pytest -q -p no:randomly benchmarks --benchmark-only --benchmark-columns=median,ops -o 'filterwarnings=error' --ci-quick
+	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=median,ops --ci-quick
+	$(BIN)/python benchmarks/load.py --quick --check-latency
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .benchmarks
