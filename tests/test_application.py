@@ -28,7 +28,7 @@ from tests.fakes import BlockingHandler, FakeConnection, FakeFactory, make_app, 
 
 COMPONENTS = ["registry", "pool", "router", "workers", "lifecycle", "recycler"]
 APPLICATION_KEYS = {"name", "version", "pid", "state", "started_at", "uptime_seconds",
-                    "jobs_in_flight"}  # fmt: skip
+                    "jobs_in_flight", "event_loop_lag_seconds"}  # fmt: skip
 
 
 async def test_submit_returns_the_handler_result(app: Application) -> None:

@@ -25,7 +25,8 @@ COMMAND = [sys.executable, "-m", "orchestrator"]
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without ORCHESTRATOR_* variables, HTTP on a free loopback port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCHESTRATOR_")}
-    env.update(ORCHESTRATOR_HTTP_HOST="127.0.0.1", ORCHESTRATOR_HTTP_PORT="0")
+    env.update(ORCHESTRATOR_HTTP_HOST="127.0.0.1", ORCHESTRATOR_HTTP_PORT="0",
+               ORCHESTRATOR_HTTP_DRAIN_DELAY="0")  # fmt: skip
     env.update(extra)
     return env
 

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import itertools
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -27,6 +27,7 @@ from orchestrator.errors import HttpServerError, NotRunning, StartFailed
 from orchestrator.health import HealthReport, aggregate
 from orchestrator.http.server import HttpServer
 from orchestrator.job import Envelope, Handler, Job
+from orchestrator.loop_lag import LoopLagMonitor
 from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
 from orchestrator.version import __version__
 
@@ -90,7 +91,9 @@ class Application:
         self._drained = asyncio.Event()
         self._drained.set()
         self._stopping: asyncio.Task[None] | None = None
+        self._hurry = asyncio.Event()
         self.http_server = HttpServer(self, self.http_settings, clock=self.clock)
+        self.loop_lag = LoopLagMonitor()
 
     @property
     def http_port(self) -> int | None:
@@ -181,17 +184,20 @@ class Application:
         """
         if self.lifecycle.state not in (State.CREATED, State.STOPPED, State.FAILED):
             raise NotRunning(f"cannot start: the application is {self.lifecycle.state.value}")
+        self._hurry.clear()
         try:
             await self.lifecycle.start_all(self._start_order())
         except Exception as exc:
             raise StartFailed(f"start failed: {type(exc).__name__}: {exc}") from exc
         self.lifecycle.transition(State.RUNNING)
+        self.loop_lag.start()
         if self.http_settings.enable_http:
             try:
                 await self.http_server.start()
             except HttpServerError:
                 if self.http_settings.http_required:
                     self.lifecycle.transition(State.STOPPING)
+                    await self.loop_lag.stop()
                     try:
                         await self.lifecycle.stop_all(self._start_order())
                     finally:
@@ -206,7 +212,9 @@ class Application:
                  http_url=self.http_url)  # fmt: skip
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop intake, let queued and running jobs finish for ``timeout`` seconds, then stop.
+        """Drain, then stop: intake closes and readiness turns 503 at once; queued and running
+        jobs get ``timeout`` seconds to finish while the HTTP server keeps answering for at
+        least ``drain_delay``; then the HTTP server stops, then the components in reverse.
 
         Jobs still queued or running at the deadline are failed with ``NotRunning``, so
         every submitter gets an outcome. Idempotent; concurrent calls share one stop.
@@ -226,18 +234,18 @@ class Application:
         self.lifecycle.transition(State.DRAINING)
         self.router.stop_intake()
         self.http_server.drain()
-        try:
-            async with asyncio.timeout(timeout):
-                await self._drained.wait()
-        except TimeoutError:
-            log.warning(
-                "stop_timeout_expired", timeout_seconds=timeout, jobs_in_flight=self._inflight
-            )
+        delay = self.http_settings.drain_delay if self.http_server.status == "running" else 0.0
+        log.info("draining", drain_delay_seconds=delay, jobs_in_flight=self._inflight)
+        waits = [self._wait_for_jobs(timeout)]
+        if delay > 0:  # readiness is 503 while the server still answers, for load balancers
+            waits.append(self.clock.sleep(delay))
+        await self._unless_hurried(asyncio.gather(*waits))
         self.lifecycle.transition(State.STOPPING)
         try:
             try:
                 await self.http_server.stop()
             finally:
+                await self.loop_lag.stop()
                 await self.lifecycle.stop_all(self._start_order())
         finally:
             if self.settings.gc_freeze:
@@ -245,6 +253,33 @@ class Application:
             self.lifecycle.transition(State.STOPPED)
             log.info("application_stopped", jobs_completed=self.workers.jobs_completed_total,
                      jobs_failed=self.workers.jobs_failed_total)  # fmt: skip
+
+    async def _wait_for_jobs(self, timeout: float) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._drained.wait()
+        except TimeoutError:
+            log.warning(
+                "stop_timeout_expired", timeout_seconds=timeout, jobs_in_flight=self._inflight
+            )
+
+    async def _unless_hurried(self, work: Awaitable[object]) -> None:
+        """Await ``work`` unless ``hurry()`` is called first (then cancel it)."""
+        main = asyncio.ensure_future(work)
+        hurried = asyncio.ensure_future(self._hurry.wait())
+        await asyncio.wait({main, hurried}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (main, hurried):
+            task.cancel()
+        await asyncio.gather(main, hurried, return_exceptions=True)
+        if self._hurry.is_set():
+            log.warning("drain_cut_short", jobs_in_flight=self._inflight)
+
+    def hurry(self) -> None:
+        """Cut a stop in progress short: skip the rest of the drain delay and job wait.
+
+        Jobs still queued or running are then failed with ``NotRunning`` as usual.
+        """
+        self._hurry.set()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -272,6 +307,7 @@ class Application:
                 "started_at": utc_iso(lc.started_at) if lc.started_at else None,
                 "uptime_seconds": lc.uptime(),
                 "jobs_in_flight": self._inflight,
+                "event_loop_lag_seconds": self.loop_lag.lag,
             }
         }
         for name, component in self.components().items():

@@ -24,6 +24,9 @@ __all__ = ["main"]
 
 log = structlog.get_logger("orchestrator.cli")
 
+CLI_DRAIN_DELAY = 5.0
+"""Seconds ``orchestrator run`` keeps answering (``/ready`` 503) after SIGTERM."""
+
 
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line and exit 2."""
@@ -60,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http-port", type=int, help="HTTP API port (default 8080; 0 = any free)")
     run.add_argument("--http-host", help="HTTP API bind address (default 0.0.0.0)")
     run.add_argument("--no-http", action="store_true", help="do not serve the HTTP API")
+    run.add_argument("--drain-delay", type=_positive_float,
+                     help="seconds /ready answers 503 before HTTP stops (default 5)")  # fmt: skip
     run.add_argument("--token-file", metavar="PATH",
                      help="file of bearer tokens, one per line")  # fmt: skip
     run.add_argument("--log-format", choices=("json", "console", "auto"), default="auto")
@@ -82,7 +87,9 @@ def settings_from(
         ConfigError: on an invalid value from either source.
     """
     core = from_env(CoreSettings, environ, **_given(args, "workers", "queue_size", "pool_max_size"))
-    http = _given(args, "http_port", "http_host")
+    http = _given(args, "http_port", "http_host", "drain_delay")
+    if "drain_delay" not in http and "ORCHESTRATOR_HTTP_DRAIN_DELAY" not in environ:
+        http["drain_delay"] = CLI_DRAIN_DELAY
     token_file = args.token_file or environ.get("ORCHESTRATOR_HTTP_TOKEN_FILE")
     if token_file:
         http["http_token"] = read_token_file(token_file)
@@ -125,8 +132,16 @@ async def _run_demo(args: argparse.Namespace, settings: CoreSettings, http: Http
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stop.is_set():  # a second signal: stop at once, without the rest of the drain
+            log.warning("shutdown_hurried", signal=sig.name)
+            app.hurry()
+        else:
+            stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     started = time.monotonic()
     await app.start()
     if app.http_url is not None:

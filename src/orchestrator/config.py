@@ -20,6 +20,7 @@ from orchestrator.errors import ConfigError
 
 __all__ = [
     "PROBE_PATHS",
+    "STATUS_PAGE_ASSETS",
     "CoreSettings",
     "HttpSettings",
     "env_name",
@@ -172,6 +173,9 @@ def _env(name: str) -> dict[str, str]:
 PROBE_PATHS: tuple[str, ...] = ("/health", "/health/{component}", "/live", "/ready")
 """Routes that probes poll: public and exempt from rate limiting by default."""
 
+STATUS_PAGE_ASSETS: tuple[str, ...] = ("/static/status.css", "/static/status.js")
+"""The status page's stylesheet and script: public by default, like the page at ``/``."""
+
 _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-._~+/=")
 
 
@@ -208,7 +212,7 @@ class HttpSettings:
     stats_slow_threshold: float = field(default=0.05, metadata=_env("STATS_SLOW_THRESHOLD"))
     http_token: tuple[str, ...] = field(default=(), repr=False, metadata=_env("TOKEN"))
     http_public_paths: tuple[str, ...] = field(
-        default=("/", *PROBE_PATHS), metadata=_env("PUBLIC_PATHS")
+        default=("/", *PROBE_PATHS, *STATUS_PAGE_ASSETS), metadata=_env("PUBLIC_PATHS")
     )
     rate_limit: float | None = field(default=100.0, metadata=_env("RATE_LIMIT"))
     rate_limit_burst: int | None = field(default=None, metadata=_env("RATE_LIMIT_BURST"))
@@ -219,6 +223,8 @@ class HttpSettings:
     trusted_proxies: tuple[str, ...] = field(default=(), metadata=_env("TRUSTED_PROXIES"))
     cors_origins: tuple[str, ...] = field(default=(), metadata=_env("CORS_ORIGINS"))
     access_log_probe_sample: float = field(default=0.0, metadata=_env("ACCESS_LOG_PROBE_SAMPLE"))
+    metrics_per_item: bool = field(default=False, metadata=_env("METRICS_PER_ITEM"))
+    drain_delay: float = field(default=0.0, metadata=_env("DRAIN_DELAY"))
 
     @property
     def rate_limited(self) -> bool:
@@ -259,6 +265,7 @@ class HttpSettings:
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ConfigError(f"cors_origins: {origin!r} is not '*' or an http(s) origin")
+        check_seconds("drain_delay", self.drain_delay, positive=False)
         sample = self.access_log_probe_sample
         if isinstance(sample, bool) or not isinstance(sample, int | float) or not 0 <= sample <= 1:
             raise ConfigError(f"access_log_probe_sample must be within [0, 1], got {sample!r}")

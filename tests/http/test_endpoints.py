@@ -168,6 +168,7 @@ async def test_ready_503_live_200_while_draining(
 
 
 VOLATILE = {"uptime_seconds", "started_at", "generated_at", "age_seconds", "idle_seconds",
+            "requests_by_route",
             "requests_total", "snapshot", "last_sweep_at", "transitions"}  # fmt: skip
 
 

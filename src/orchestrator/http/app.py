@@ -9,14 +9,15 @@ from aiohttp.typedefs import Handler
 
 from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
-from orchestrator.http import views
+from orchestrator.http import page, views
 from orchestrator.http.chain import Chain
-from orchestrator.http.keys import CLOCK, OBSERVABLE, SETTINGS, SNAPSHOT, STATE
+from orchestrator.http.keys import CLOCK, METRICS, OBSERVABLE, SETTINGS, SNAPSHOT, STATE
+from orchestrator.http.metrics import MetricsRenderer
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
 from orchestrator.types import Clock, Observable
 
-__all__ = ["ROUTES", "create_app"]
+__all__ = ["ADMIN_ROUTES", "ROUTES", "create_app"]
 
 ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/", views.index),
@@ -26,8 +27,17 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/ready", views.ready),
     ("/stats", views.stats),
     ("/stats/{section}", views.stats_section),
+    ("/metrics", views.metrics),
+    ("/static/status.css", page.stylesheet),
+    ("/static/status.js", page.script),
 )
 """Every GET (and HEAD) route: path and view."""
+
+ADMIN_ROUTES: tuple[tuple[str, Handler], ...] = (
+    ("/admin/drain", views.admin_drain),
+    ("/admin/undrain", views.admin_undrain),
+)
+"""POST routes that change state; they exist only when a token is configured."""
 
 
 def create_app(
@@ -61,9 +71,13 @@ def create_app(
         observable.get_stats, ttl=settings.stats_ttl, clock=clock,
         slow_threshold=settings.stats_slow_threshold,
     )  # fmt: skip
+    app[METRICS] = MetricsRenderer(observable, per_item=settings.metrics_per_item)
     chain = Chain(settings, state)
     for path, view in ROUTES:
         app.router.add_get(path, chain.wrap(view, path))
+    if settings.http_token:
+        for path, view in ADMIN_ROUTES:
+            app.router.add_post(path, chain.wrap(view, path))
     for method, path, view in routes:
         app.router.add_route(method, path, chain.wrap(view, path))
     # Last: whatever matched no route above gets its 404/405 through the chain too.

@@ -93,7 +93,7 @@ class Chain:
                 headers.update(limit_headers)
             if cors is not None:
                 cors.decorate(request, response)
-            state.count(response.status)
+            state.count(route, response.status)
             access_log.record(request, response, route, probe, perf() - started, client, error)
             reset_contextvars(**bound)
             return response

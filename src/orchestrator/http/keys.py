@@ -5,15 +5,26 @@ from __future__ import annotations
 from aiohttp import web
 
 from orchestrator.config import HttpSettings
+from orchestrator.http.metrics import MetricsRenderer
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
 from orchestrator.types import Clock, Observable
 
-__all__ = ["AUTHORISED", "CLOCK", "OBSERVABLE", "SETTINGS", "SNAPSHOT", "STARTED", "STATE"]
+__all__ = [
+    "AUTHORISED",
+    "CLOCK",
+    "METRICS",
+    "OBSERVABLE",
+    "SETTINGS",
+    "SNAPSHOT",
+    "STARTED",
+    "STATE",
+]
 
 OBSERVABLE = web.AppKey("observable", Observable)
 SETTINGS = web.AppKey("settings", HttpSettings)
 SNAPSHOT = web.AppKey("snapshot", SnapshotCache)
+METRICS = web.AppKey("metrics", MetricsRenderer)
 STATE = web.AppKey("state", HttpState)
 CLOCK = web.AppKey("clock", Clock)
 STARTED = web.RequestKey("started", float)

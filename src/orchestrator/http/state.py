@@ -28,10 +28,17 @@ class HttpState:
     limiter: RateLimiter | None = None
     auth: TokenAuth | None = None
     last_healthy: bool | None = None
+    by_route: dict[str, dict[str, int]] = field(default_factory=dict)
 
-    def count(self, status: int) -> None:
-        """Count one response by status class."""
-        self.requests_total[status_class(status)] += 1
+    def count(self, route: str | None, status: int) -> None:
+        """Count one response by status class, overall and per route (None: ``other``)."""
+        cls = status_class(status)
+        self.requests_total[cls] += 1
+        key = route or "other"  # unknown paths share one label: random 404s add no series
+        counts = self.by_route.get(key)
+        if counts is None:
+            counts = self.by_route[key] = dict.fromkeys(_CLASSES, 0)
+        counts[cls] += 1
 
     def stats(self) -> dict[str, Any]:
         """Request, rate-limit and auth counters."""
@@ -39,6 +46,7 @@ class HttpState:
         return {
             "draining": self.draining,
             "requests_total": dict(self.requests_total),
+            "requests_by_route": {route: dict(c) for route, c in self.by_route.items()},
             "rate_limit": {
                 "enabled": limiter is not None,
                 "clients": limiter.clients if limiter is not None else 0,

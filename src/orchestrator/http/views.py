@@ -8,17 +8,29 @@ import structlog
 from aiohttp import web
 
 from orchestrator.health import HealthReport
+from orchestrator.http import page
 from orchestrator.http.errors import ApiError
-from orchestrator.http.keys import AUTHORISED, CLOCK, OBSERVABLE, SNAPSHOT, STARTED, STATE
+from orchestrator.http.keys import (
+    AUTHORISED,
+    CLOCK,
+    METRICS,
+    OBSERVABLE,
+    SNAPSHOT,
+    STARTED,
+    STATE,
+)
 from orchestrator.http.responses import NO_STORE, json_bytes, json_response
 from orchestrator.http.snapshot import Snapshot
 
 __all__ = [
+    "admin_drain",
+    "admin_undrain",
     "fallback",
     "health",
     "health_component",
     "index",
     "live",
+    "metrics",
     "ready",
     "stats",
     "stats_section",
@@ -46,7 +58,9 @@ def _may_see_reasons(request: web.Request) -> bool:
 
 
 async def index(request: web.Request) -> web.Response:
-    """``GET /``: the endpoints this API serves."""
+    """``GET /``: the endpoints this API serves (the status page when Accept asks for HTML)."""
+    if page.wants_html(request):
+        return await page.status_page(request)
     base = {
         "name": "orchestrator",
         "endpoints": {
@@ -58,7 +72,7 @@ async def index(request: web.Request) -> web.Response:
             "/stats/{section}": "one section of the statistics",
         },
     }
-    return json_response(base, pretty=_pretty(request))
+    return json_response(base, 200, {"Vary": "Accept"}, pretty=_pretty(request))
 
 
 def _health(request: web.Request) -> HealthReport:
@@ -175,3 +189,37 @@ async def fallback(request: web.Request) -> web.Response:
     if allowed:
         raise web.HTTPMethodNotAllowed(request.method, sorted(allowed))
     raise web.HTTPNotFound()
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus text (or OpenMetrics when asked), gzip when accepted."""
+    snap, _ = _snapshot(request)
+    gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
+    body, content_type = request.app[METRICS].render(
+        snap, request.headers.get("Accept", ""), gzip_ok
+    )
+    response = web.Response(body=body)
+    response.headers["Content-Type"] = content_type  # carries its own charset and version
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    response.headers["Cache-Control"] = "no-store"
+    if gzip_ok:
+        response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+async def admin_drain(request: web.Request) -> web.Response:
+    """``POST /admin/drain``: readiness 503 from now on (the instance leaves load balancers)."""
+    state = request.app[STATE]
+    if not state.draining:
+        state.draining = True
+        log.warning("drain_requested", by="admin")
+    return json_response({"draining": True}, 200, NO_STORE)
+
+
+async def admin_undrain(request: web.Request) -> web.Response:
+    """``POST /admin/undrain``: readiness follows health again."""
+    state = request.app[STATE]
+    if state.draining:
+        state.draining = False
+        log.warning("undrain_requested", by="admin")
+    return json_response({"draining": False}, 200, NO_STORE)
