@@ -19,6 +19,7 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from orchestrator.config import HttpSettings
 from orchestrator.http.client import ClientResolver, group_address
+from orchestrator.http.errors import ApiError
 from orchestrator.http.keys import AUTHORISED, STARTED
 from orchestrator.http.middlewares.access_log import AccessLog
 from orchestrator.http.middlewares.auth import TokenAuth
@@ -29,6 +30,10 @@ from orchestrator.http.middlewares.request_id import RequestIds
 from orchestrator.http.state import HttpState
 
 __all__ = ["Chain"]
+
+_NO_BODY = frozenset({"GET", "HEAD"})
+CLOSE = web.RequestKey("close", bool)
+"""Set when the connection must close after the response (the request was malformed)."""
 
 PROBE_LOG_ROUTES = frozenset({"/metrics"})
 """Routes logged like probes (at debug when successful) besides the rate-limit exempt ones."""
@@ -80,6 +85,9 @@ class Chain:
                 if cors is not None and cors.is_preflight(request):
                     response: web.StreamResponse = cors.preflight(request)
                 else:
+                    if request.body_exists and request.method in _NO_BODY:
+                        request[CLOSE] = True
+                        raise ApiError(400, "bad_request", "a GET or HEAD request has no body")
                     if limiter is not None:
                         limit_headers = await limiter.admit(identity or group_address(client))
                     if protected and identity is None:
@@ -89,6 +97,8 @@ class Chain:
                 response, error = render_error(exc, request, rid, route)
             headers = response.headers
             headers["X-Request-ID"] = rid
+            if request.get(CLOSE):
+                response.force_close()
             if limit_headers is not None:
                 headers.update(limit_headers)
             if cors is not None:

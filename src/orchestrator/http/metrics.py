@@ -219,6 +219,15 @@ class StatsCollector(Collector):
                        http.get("auth", {}).get("failures_total", 0))  # fmt: skip
         yield _gauge("http_draining", "1 while readiness is turned off (draining).",
                      bool(http.get("draining")))  # fmt: skip
+        conns = http.get("connections", {})
+        yield _gauge("http_connections", "Open HTTP connections.", conns.get("active", 0))
+        for stat, doc in (("rejected", "Connections closed at once: the cap was reached"),
+                          ("evicted", "Slow connections closed to make room at the cap"),
+                          ("header_timeouts", "Connections closed for a slow request head"),
+                          ("bad_requests", "Malformed requests answered 400/431")):  # fmt: skip
+            yield _counter(f"http_connections_{stat}_total" if stat != "bad_requests"
+                           else "http_bad_requests_total", f"{doc}.",
+                           conns.get(f"{stat}_total", 0))  # fmt: skip
 
 
 class MetricsRenderer:

@@ -15,6 +15,7 @@ from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
 from orchestrator.errors import HttpServerError
 from orchestrator.http.app import create_app
+from orchestrator.http.guard import ConnectionGuard, GuardedRunner
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
 from orchestrator.types import Clock, Observable, StatsDict
@@ -59,6 +60,7 @@ class HttpServer:
             observable.get_stats, ttl=settings.stats_ttl, clock=self._clock,
             slow_threshold=settings.stats_slow_threshold,
         )  # fmt: skip
+        self.guard = ConnectionGuard(settings.http_header_timeout, settings.http_max_connections)
         self.status = "stopped" if settings.enable_http else "disabled"
         self.error: str | None = None
         self.port: int | None = None
@@ -86,8 +88,9 @@ class HttpServer:
         self.state.draining = False
         app = create_app(self._observable, s, clock=self._clock, state=self.state,
                          snapshot=self.snapshot, routes=self._routes)  # fmt: skip
-        runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                               shutdown_timeout=s.http_shutdown_timeout)  # fmt: skip
+        runner = GuardedRunner(app, guard=self.guard, access_log=None, handle_signals=False,
+                               shutdown_timeout=s.http_shutdown_timeout,
+                               keepalive_timeout=s.http_keepalive_timeout)  # fmt: skip
         try:
             await runner.setup()
             site = web.TCPSite(runner, s.http_host, s.http_port)
@@ -135,6 +138,7 @@ class HttpServer:
             "port": self.port,
             "url": self.url,
             **self.state.stats(),
+            "connections": self.guard.stats(),
             "snapshot": self.snapshot.stats(),
         }
         if self.error is not None:

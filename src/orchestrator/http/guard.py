@@ -1,0 +1,185 @@
+"""Connection guard: header timeout, connection cap and safe answers to malformed requests.
+
+aiohttp has no timeout for a client that is still sending its request head (its
+keep-alive timer only closes idle connections), no cap on open connections, and answers a
+malformed request with a text page that repeats part of the offending line (an
+``Authorization`` header included) while its ``aiohttp.server`` logger prints a
+traceback. ``GuardedRunner`` swaps in a request handler that closes the first kind,
+keeps the second bounded (evicting the oldest connection still sending its head before
+refusing a new one), and answers the third with a JSON 400 that echoes nothing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_server import Server
+
+__all__ = ["ConnectionGuard", "GuardedRunner"]
+
+log = structlog.get_logger("orchestrator.http.guard")
+
+
+@dataclass(slots=True)
+class ConnectionGuard:
+    """Limits and counters shared by every connection of one server."""
+
+    header_timeout: float = 10.0
+    max_connections: int = 1000
+    active: int = 0
+    rejected_total: int = 0
+    evicted_total: int = 0
+    header_timeouts_total: int = 0
+    bad_requests_total: int = 0
+    # Connections still sending a request head, oldest first (the eviction candidates).
+    pending: dict[GuardedRequestHandler, None] = field(default_factory=dict)
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for the ``http`` stats section."""
+        return {
+            "active": self.active,
+            "max": self.max_connections,
+            "rejected_total": self.rejected_total,
+            "evicted_total": self.evicted_total,
+            "header_timeouts_total": self.header_timeouts_total,
+            "bad_requests_total": self.bad_requests_total,
+        }
+
+
+_ids = itertools.count(1)
+_prefix = os.urandom(6).hex()
+
+
+class GuardedRequestHandler(RequestHandler):
+    """aiohttp's request handler with a header timeout, the cap and JSON errors."""
+
+    guard: ConnectionGuard
+
+    def __init__(self, manager: Server, *, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self.guard = guard
+        self._header_timer: Any = None
+        self._counted = False
+
+    def connection_made(self, transport: Any) -> None:
+        super().connection_made(transport)
+        guard = self.guard
+        guard.active += 1
+        self._counted = True
+        if guard.active > guard.max_connections and not self._evict_oldest_pending():
+            guard.rejected_total += 1
+            log.debug("http_connection_rejected", active=guard.active)
+            self.force_close()
+            return
+        self._arm()
+
+    def _evict_oldest_pending(self) -> bool:
+        for victim in self.guard.pending:
+            if victim is not self:
+                self.guard.evicted_total += 1
+                log.debug("http_connection_evicted", reason="still sending its request head")
+                victim._disarm()
+                victim.force_close()
+                return True
+        return False
+
+    def _arm(self) -> None:
+        if self._header_timer is None:
+            self._header_timer = self._loop.call_later(
+                self.guard.header_timeout, self._on_header_timeout
+            )
+            self.guard.pending[self] = None
+
+    def _disarm(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+            self.guard.pending.pop(self, None)
+
+    def _on_header_timeout(self) -> None:
+        self._header_timer = None
+        self.guard.pending.pop(self, None)
+        self.guard.header_timeouts_total += 1
+        log.debug("http_header_timeout", timeout_seconds=self.guard.header_timeout)
+        self.force_close()
+
+    def data_received(self, data: bytes) -> None:
+        before = self._request_count
+        super().data_received(data)
+        if self._request_count != before:
+            self._disarm()  # a whole request head arrived
+        elif data and self._payload_parser is None and not self._request_in_progress:
+            self._arm()  # the start of a request head: it must complete in time
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._disarm()
+        if self._counted:
+            self._counted = False
+            self.guard.active -= 1
+        super().connection_lost(exc)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """A JSON error that repeats nothing of the request; one log line, no traceback."""
+        if request.writer.output_size > 0:  # a response is under way: nothing can be sent
+            raise ConnectionError("response already started")
+        rid = f"{_prefix}-e{next(_ids):x}"
+        if status >= 500:
+            code, detail = "internal", "internal error"
+            log.error("http_handler_failed", request_id=rid, error=type(exc).__name__)
+        else:
+            self.guard.bad_requests_total += 1
+            code, detail = "bad_request", "malformed request"
+            if isinstance(exc, LineTooLong):
+                status, code, detail = 431, "headers_too_large", "request line or header too long"
+            if not isinstance(exc, BadHttpMethod):  # non-HTTP noise on the port stays quiet
+                log.info("http_bad_request", request_id=rid, status=status,
+                         error=type(exc).__name__)  # fmt: skip
+        body = orjson.dumps({"error": code, "detail": detail, "request_id": rid})
+        response = web.Response(status=status, body=body, content_type="application/json")
+        response.headers["X-Request-ID"] = rid
+        response.force_close()
+        return response
+
+
+class GuardedRunner(web.AppRunner):
+    """An ``AppRunner`` whose connections are guarded by ``guard``.
+
+    Args:
+        app: the aiohttp application.
+        guard: the limits and counters.
+        kwargs: passed to ``web.AppRunner`` (``keepalive_timeout``, ``shutdown_timeout``...).
+    """
+
+    def __init__(self, app: web.Application, *, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(app, **kwargs)
+        self.guard = guard
+
+    async def _make_server(self) -> Server:
+        server = await super()._make_server()
+        server.__class__ = GuardedServer  # same state; only the protocol factory differs
+        server.guard = self.guard  # type: ignore[attr-defined]
+        return server
+
+
+class GuardedServer(Server):
+    """aiohttp's ``Server`` making ``GuardedRequestHandler`` protocols."""
+
+    guard: ConnectionGuard
+
+    def __call__(self) -> RequestHandler:
+        return GuardedRequestHandler(self, guard=self.guard, loop=self._loop, **self._kwargs)
