@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
 
-.PHONY: run test lint format typecheck pytest bench bench-ci load clean
+.PHONY: run test lint format typecheck pytest bench bench-ci load clean openapi soak
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,5 +41,12 @@ bench-ci: $(STAMP)
 	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=median,ops --ci-quick
 	$(BIN)/python benchmarks/load.py --quick --check-latency
 
+openapi: $(STAMP)
+	$(BIN)/python -m orchestrator.http.openapi > docs/openapi.yaml.tmp
+	mv docs/openapi.yaml.tmp docs/openapi.yaml
+
+soak: $(STAMP)
+	ORCHESTRATOR_SOAK=1 $(BIN)/pytest -q tests/reliability
+
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .benchmarks
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .benchmarks .hypothesis

@@ -347,7 +347,7 @@ async def test_a_raising_health_check_counts_as_unhealthy(
     monkeypatch.setattr(app.pool, "health", broken)
     report = app.health()
     assert not report.healthy
-    assert report.failing() == {"pool": "health check raised RuntimeError: probe exploded"}
+    assert report.failing() == {"pool": "health check raised RuntimeError"}
     assert all(report.components[n].healthy for n in COMPONENTS if n != "pool")
     assert app.is_healthy() is False
 

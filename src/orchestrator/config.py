@@ -215,7 +215,8 @@ class HttpSettings:
     stats_slow_threshold: float = field(default=0.05, metadata=_env("STATS_SLOW_THRESHOLD"))
     http_token: tuple[str, ...] = field(default=(), repr=False, metadata=_env("TOKEN"))
     http_public_paths: tuple[str, ...] = field(
-        default=("/", *PROBE_PATHS, *STATUS_PAGE_ASSETS), metadata=_env("PUBLIC_PATHS")
+        default=("/", *PROBE_PATHS, *STATUS_PAGE_ASSETS, "/openapi.json"),
+        metadata=_env("PUBLIC_PATHS"),
     )
     rate_limit: float | None = field(default=100.0, metadata=_env("RATE_LIMIT"))
     rate_limit_burst: int | None = field(default=None, metadata=_env("RATE_LIMIT_BURST"))

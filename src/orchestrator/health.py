@@ -68,7 +68,8 @@ def aggregate(
         try:
             result = check()
         except Exception as exc:  # a broken check is a failing component, never an error
-            result = ComponentHealth.failing(f"health check raised {type(exc).__name__}: {exc}")
+            # the type only: an exception's text may carry credentials, and reasons are shown
+            result = ComponentHealth.failing(f"health check raised {type(exc).__name__}")
         components[name] = result
     healthy = all(h.healthy for h in components.values())
     return HealthReport(healthy, timestamp, components)

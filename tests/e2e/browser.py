@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import os
 import shutil
@@ -60,10 +61,8 @@ async def _start(binary: str, profile: Path, args: Sequence[str]) -> asyncio.sub
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     await proc.wait()
 
 
@@ -85,6 +84,17 @@ async def run_chromium(
     stderr = err.decode(errors="replace")
     assert proc.returncode == 0, f"chromium exited with {proc.returncode}: {stderr[-2000:]}"
     return out.decode(), stderr
+
+
+_WATCH = """
+window.pageProblems = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  pageProblems.push("csp: " + e.violatedDirective + " " + e.blockedURI));
+window.addEventListener("error", (e) => pageProblems.push(
+  "error: " + (e.message || (e.target && (e.target.src || e.target.href)))), true);
+window.addEventListener("unhandledrejection", (e) => pageProblems.push("rejection: " + e.reason));
+"""
+"""Injected before any page script (DevTools bypasses the CSP): records what goes wrong."""
 
 
 class DevTools:
@@ -132,7 +142,16 @@ class DevTools:
             await session.close()
             await _kill(proc)
             raise
-        return cls(proc, session, ws)
+        devtools = cls(proc, session, ws)
+        await devtools.viewport(width, height)
+        await devtools.call("Page.enable")
+        await devtools.call("Page.addScriptToEvaluateOnNewDocument", source=_WATCH)
+        return devtools
+
+    async def viewport(self, width: int, height: int, *, mobile: bool = False) -> None:
+        """Make the page's viewport exactly ``width`` by ``height`` CSS pixels."""
+        await self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
+                        deviceScaleFactor=1, mobile=mobile)  # fmt: skip
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         """Send one command and return its result.
@@ -178,6 +197,11 @@ class DevTools:
                     return value
                 await asyncio.sleep(0.05)  # sleep-ok: polling the real browser with a deadline
 
+    async def problems(self) -> list[str]:
+        """CSP violations, uncaught errors and unhandled rejections the page has seen."""
+        found: list[str] = await self.evaluate("window.pageProblems || []")
+        return found
+
     async def open(self, url: str) -> None:
         """Navigate to ``url`` and wait until its document has loaded."""
         await self.call("Page.navigate", url=url)
@@ -194,12 +218,10 @@ class DevTools:
         """Type ``text`` into the focused element."""
         await self.call("Input.insertText", text=text)
 
-    async def screenshot(self, path: Path) -> bytes:
-        """Capture the viewport as PNG into ``path``; return the bytes."""
+    async def screenshot(self) -> bytes:
+        """The viewport as PNG."""
         result = await self.call("Page.captureScreenshot", format="png")
-        png = base64.b64decode(result["data"])
-        path.write_bytes(png)
-        return png
+        return base64.b64decode(result["data"])
 
     async def close(self) -> None:
         """Close the browser (killed after 10 seconds) and the connection."""
@@ -226,7 +248,7 @@ class Node:
 
     @property
     def text(self) -> str:
-        """The text of the element and its descendants, whitespace collapsed."""
+        """The text of the element and its descendants, pieces joined by single spaces."""
         parts: list[str] = []
         stack: list[Node | str] = [self]
         while stack:
@@ -235,7 +257,7 @@ class Node:
                 parts.append(item)
             else:
                 stack.extend(reversed(item.children))
-        return " ".join("".join(parts).split())
+        return " ".join(" ".join(parts).split())
 
     def iter(self) -> list[Node]:
         """This element and every descendant element, in document order."""

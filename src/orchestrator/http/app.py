@@ -28,6 +28,7 @@ ROUTES: tuple[tuple[str, Handler], ...] = (
     ("/stats", views.stats),
     ("/stats/{section}", views.stats_section),
     ("/metrics", views.metrics),
+    ("/openapi.json", views.openapi_document),
     ("/static/status.css", page.stylesheet),
     ("/static/status.js", page.script),
 )

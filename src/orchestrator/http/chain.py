@@ -97,8 +97,8 @@ class Chain:
                 response, error = render_error(exc, request, rid, route)
             headers = response.headers
             headers["X-Request-ID"] = rid
-            if request.get(CLOSE):
-                response.force_close()
+            if request.get(CLOSE) or state.draining:
+                response.force_close()  # draining: no keep-alive, so stopping cuts nothing
             if limit_headers is not None:
                 headers.update(limit_headers)
             if cors is not None:

@@ -11,6 +11,7 @@ refusing a new one), and answers the third with a JSON 400 that echoes nothing.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 from dataclasses import dataclass, field
@@ -42,6 +43,26 @@ class ConnectionGuard:
     bad_requests_total: int = 0
     # Connections still sending a request head, oldest first (the eviction candidates).
     pending: dict[GuardedRequestHandler, None] = field(default_factory=dict)
+    _settled: asyncio.Event | None = None
+
+    def forget(self, handler: GuardedRequestHandler) -> None:
+        """``handler`` no longer waits for its request head."""
+        self.pending.pop(handler, None)
+        if not self.pending and self._settled is not None:
+            self._settled.set()
+
+    async def heads_received(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until no connection is half-way through a head."""
+        if not self.pending:
+            return
+        self._settled = asyncio.Event()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._settled.wait()
+        except TimeoutError:
+            pass
+        finally:
+            self._settled = None
 
     def stats(self) -> dict[str, Any]:
         """Counters for the ``http`` stats section."""
@@ -103,11 +124,11 @@ class GuardedRequestHandler(RequestHandler):
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
-            self.guard.pending.pop(self, None)
+            self.guard.forget(self)
 
     def _on_header_timeout(self) -> None:
         self._header_timer = None
-        self.guard.pending.pop(self, None)
+        self.guard.forget(self)
         self.guard.header_timeouts_total += 1
         log.debug("http_header_timeout", timeout_seconds=self.guard.header_timeout)
         self.force_close()

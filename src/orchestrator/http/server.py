@@ -34,6 +34,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+HEAD_GRACE = 0.1
+"""Seconds a stopping server waits for request heads already being received."""
+
+
 class HttpServer:
     """Serves ``create_app(observable)`` on ``http_host:http_port``.
 
@@ -125,6 +129,11 @@ class HttpServer:
             return
         self.status = "stopping"
         try:
+            # Stop listening first, then let request heads already on the wire arrive, so
+            # closing idle keep-alive connections cuts no request the server never read.
+            for site in list(runner.sites):
+                await site.stop()
+            await self.guard.heads_received(HEAD_GRACE)
             await runner.cleanup()
         finally:
             self.status, self.port = "stopped", None

@@ -8,13 +8,14 @@ import structlog
 from aiohttp import web
 
 from orchestrator.health import HealthReport
-from orchestrator.http import page
+from orchestrator.http import openapi, page
 from orchestrator.http.errors import ApiError
 from orchestrator.http.keys import (
     AUTHORISED,
     CLOCK,
     METRICS,
     OBSERVABLE,
+    SETTINGS,
     SNAPSHOT,
     STARTED,
     STATE,
@@ -31,6 +32,7 @@ __all__ = [
     "index",
     "live",
     "metrics",
+    "openapi_document",
     "ready",
     "stats",
     "stats_section",
@@ -70,6 +72,7 @@ async def index(request: web.Request) -> web.Response:
             "/ready": "readiness: 200 when running, healthy and not draining",
             "/stats": "all statistics (?pretty to indent)",
             "/stats/{section}": "one section of the statistics",
+            "/openapi.json": "the OpenAPI 3.1 description of this API",
         },
     }
     return json_response(base, 200, {"Vary": "Accept"}, pretty=_pretty(request))
@@ -223,3 +226,8 @@ async def admin_undrain(request: web.Request) -> web.Response:
         state.draining = False
         log.warning("undrain_requested", by="admin")
     return json_response({"draining": False}, 200, NO_STORE)
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    """``GET /openapi.json``: the OpenAPI 3.1 description of this app's routes."""
+    return json_bytes(openapi.document(request.app[SETTINGS]), 200, {"Cache-Control": "no-cache"})

@@ -8,6 +8,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from cachetools import TTLCache
 
 __all__ = ["AccessLog"]
 
@@ -19,7 +20,8 @@ class AccessLog:
 
     Successful requests to probe routes are logged at debug (a ``sample`` fraction of
     them at info), so high-frequency polling does not flood the log; other successes at
-    info, client errors at info and server errors at warning, each with its error code.
+    info, client errors at info and server errors at warning, each with its error code;
+    a flood of 429s logs one info line per client per 10 s, the rest at debug.
     The request id comes from structlog's context. Headers are never logged, so neither
     is an ``Authorization`` header.
 
@@ -32,8 +34,16 @@ class AccessLog:
 
     def __init__(self, sample: float = 0.0) -> None:
         self._sample = sample
+        self._refused: TTLCache[str, None] = TTLCache(maxsize=10_000, ttl=10.0)
         self._log = structlog.get_logger("orchestrator.http.access").bind()
         self._debug = self._log.is_enabled_for(logging.DEBUG)
+
+    def _refused_lately(self, client: str) -> bool:
+        """A 429 for ``client`` was logged at info within the last 10 s (a flood stays quiet)."""
+        if client in self._refused:
+            return True
+        self._refused[client] = None
+        return False
 
     def _sampled(self) -> bool:
         return bool(self._sample) and random.random() < self._sample
@@ -51,9 +61,10 @@ class AccessLog:
         """Log one served request."""
         status = response.status
         log = self._log
+        quiet = status == 429 and self._refused_lately(client)
         if status >= 500:
             emit = log.warning
-        elif status >= 400 or not probe or self._sampled():
+        elif (status >= 400 and not quiet) or not probe or self._sampled():
             emit = log.info
         elif self._debug:
             emit = log.debug

@@ -38,7 +38,6 @@
     token: readStored(TOKEN_KEY),
     interval: 2,
     etag: null,
-    stats: null,
     samples: [],
     needToken: false,
     unreachableSince: null,
@@ -368,10 +367,15 @@
     }
     show(banner, draining);
     let text = "–";
+    let reason = "";
     if (res.status === 200) text = "ready";
-    else if (res.body && res.body.reason) text = "not ready (" + res.body.reason + ")";
-    else if (res.status) text = "HTTP " + res.status;
-    setText(byId("ready"), text);
+    else if (res.body && res.body.reason) {
+      reason = String(res.body.reason);
+      text = "not ready: " + reason.split(":")[0]; // "draining" or "unhealthy"; details in the title
+    } else if (res.status) text = "HTTP " + res.status;
+    const node = byId("ready");
+    setText(node, text);
+    if (node.title !== reason) node.title = reason;
   }
 
   function renderStats(stats) {
@@ -407,7 +411,7 @@
       const spark = sparkline(
         [{ points: r.finished, cls: "spark-rate", area: true }, { points: r.failed, cls: "spark-fail" }],
         kind + ": finished and failed jobs per second over the last 5 minutes, peak " + rate(peak) + "/s",
-        120, 28,
+        140, 30,
       );
       const lat = k.latency_seconds || {};
       const row = h("tr", null, [
@@ -555,6 +559,7 @@
     const retry = state.interval ? " Retrying every " + state.interval + " s." : " Polling is paused.";
     setText(byId("unreachable"), "Unreachable since " + since + ": " + location.host + " does not answer." + last + retry);
     show(byId("unreachable"), true);
+    show(byId("draining"), false); // unknown now; /ready tells again once it answers
     document.body.classList.add("is-stale");
     setOverall("Unreachable since " + since, "pill-bad");
   }
@@ -588,7 +593,7 @@
       const res = await fetch(path, { headers, cache: "no-store", signal: abort.signal, redirect: "error" });
       let body = null;
       if (res.status !== 304 && (res.headers.get("Content-Type") || "").startsWith("application/json")) {
-        body = await res.json();
+        body = await res.json().catch(() => null); // a broken body is an answer, not an outage
       }
       return {
         status: res.status,
@@ -631,7 +636,6 @@
     if (stats) {
       if (stats.status === 200 && stats.body) {
         state.etag = stats.etag;
-        state.stats = stats.body;
         state.needToken = false;
         state.lastData = new Date();
         tokenAccepted();

@@ -1,0 +1,180 @@
+"""JSON Schemas (2020-12, as OpenAPI 3.1 uses them) of the HTTP API's bodies.
+
+Objects list their fields as ``required`` and leave ``additionalProperties`` open, so a
+client keeps working when a field is added; tests close them to check that every field the
+application serves is documented here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["COMPONENTS", "SCHEMAS", "SECTIONS"]
+
+COMPONENTS = ("registry", "pool", "router", "workers", "lifecycle", "recycler")
+"""The application's components, in start order (the names in health and stats)."""
+
+SECTIONS = ("application", *COMPONENTS, "http")
+"""The object-valued sections of the stats snapshot."""
+
+LIFECYCLE_STATES = ["created", "starting", "running", "draining", "stopping", "stopped", "failed"]
+
+Schema = dict[str, Any]
+
+
+def obj(required: Schema, optional: Schema | None = None, **extra: Any) -> Schema:
+    """An object schema: ``required`` fields, then ``optional`` ones."""
+    out: Schema = {"type": "object", "properties": {**required, **(optional or {})}}
+    out["required"] = list(required)
+    return {**out, **extra}
+
+
+def ref(name: str) -> Schema:
+    """A reference to another schema of this document."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """``schema`` or null."""
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+def mapping(values: Schema, description: str) -> Schema:
+    """An object whose keys are names and whose values follow ``values``."""
+    return {"type": "object", "additionalProperties": values, "description": description}
+
+
+BOOL: Schema = {"type": "boolean"}
+STR: Schema = {"type": "string"}
+ID: Schema = {"type": "integer", "minimum": 1}
+COUNT: Schema = {"type": "integer", "minimum": 0}
+SECONDS: Schema = {"type": "number", "minimum": 0}
+TIME: Schema = {"type": "string", "format": "date-time"}
+STATUS_CLASSES: Schema = obj({cls: COUNT for cls in ("1xx", "2xx", "3xx", "4xx", "5xx")})
+
+STATS_SCHEMAS: dict[str, Schema] = {
+    "ApplicationStats": obj({
+        "name": STR, "version": STR, "pid": ID,
+        "state": {"type": "string", "enum": LIFECYCLE_STATES},
+        "started_at": nullable(TIME), "uptime_seconds": SECONDS, "jobs_in_flight": COUNT,
+        "event_loop_lag_seconds": SECONDS,
+    }),
+    "LatencyHistogram": obj({
+        "buckets": mapping(COUNT, "cumulative counts by upper bound in seconds, `+Inf` last"),
+        "sum": SECONDS, "count": COUNT,
+        "p50": nullable(SECONDS), "p99": nullable(SECONDS),
+    }),
+    "JobKindStats": obj({
+        "timeout_seconds": nullable(SECONDS), "retries": COUNT, "submitted_total": COUNT,
+        "succeeded_total": COUNT, "failed_total": COUNT, "retried_total": COUNT,
+        "timed_out_total": COUNT, "latency_seconds": ref("LatencyHistogram"),
+    }),
+    "RegistryStats": obj({
+        "handlers": COUNT, "kinds": mapping(ref("JobKindStats"), "by job kind"),
+    }),
+    "PoolConnection": obj({
+        "id": ID, "state": {"type": "string", "enum": ["idle", "in_use", "pinging", "closed"]},
+        "uses": COUNT, "age_seconds": SECONDS, "idle_seconds": SECONDS,
+    }),
+    "PoolStats": obj({
+        "enabled": BOOL, "size": COUNT, "idle": COUNT, "in_use": COUNT, "connecting": COUNT,
+        "waiting": COUNT, "min_size": COUNT, "max_size": COUNT, "created_total": COUNT,
+        "closed_total": COUNT, "connect_failures_total": COUNT, "acquire_timeouts_total": COUNT,
+        "connections": {"type": "array", "items": ref("PoolConnection"),
+                        "description": "at most `stats_max_items` entries"},
+        "connections_omitted": COUNT,
+    }),
+    "RouterStats": obj({
+        "accepting": BOOL, "queued": COUNT, "capacity": COUNT, "routed_total": COUNT,
+        "rejected_total": COUNT, "oldest_queued_age_seconds": SECONDS,
+    }),
+    "Worker": obj({
+        "id": ID,
+        "state": {"type": "string", "enum": ["idle", "busy", "draining", "stopped", "dead"]},
+        "jobs_total": COUNT, "failed_total": COUNT, "current_job": nullable(ID),
+        "age_seconds": SECONDS, "last_error": nullable(STR),
+    }),
+    "WorkersStats": obj({
+        "count": COUNT, "alive": COUNT, "busy": COUNT, "idle": COUNT,
+        "jobs_completed_total": COUNT, "jobs_failed_total": COUNT, "deaths_total": COUNT,
+        "workers": {"type": "array", "items": ref("Worker"),
+                    "description": "at most `stats_max_items` entries"},
+        "workers_omitted": COUNT,
+    }),
+    "LifecycleStats": obj({
+        "state": {"type": "string", "enum": LIFECYCLE_STATES},
+        "started_at": nullable(TIME), "uptime_seconds": SECONDS, "restarts_total": COUNT,
+        "pending_restarts": COUNT,
+        "transitions": {"type": "array", "items": obj({
+            "state": {"type": "string", "enum": LIFECYCLE_STATES}, "at": TIME})},
+    }),
+    "RecyclerStats": obj({
+        "running": BOOL, "interval_seconds": SECONDS, "sweeps_total": COUNT,
+        "sweep_errors_total": COUNT, "last_sweep_at": nullable(TIME),
+        "sweep_duration_seconds": SECONDS,
+        "workers_recycled_total": mapping(COUNT, "by reason: `max_jobs`, `max_age`"),
+        "connections_recycled_total": mapping(
+            COUNT, "by reason: `max_uses`, `max_age`, `idle_timeout`"),
+    }),
+    "HttpStats": obj({
+        "state": {"type": "string",
+                  "enum": ["disabled", "running", "failed", "stopping", "stopped"]},
+        "host": STR, "port": nullable({"type": "integer", "minimum": 0, "maximum": 65535}),
+        "url": nullable(STR), "draining": BOOL,
+        "requests_total": {**STATUS_CLASSES, "description": "responses by status class"},
+        "requests_by_route": mapping(STATUS_CLASSES, "by route (`other`: no route)"),
+        "rate_limit": obj({"enabled": BOOL, "clients": COUNT, "rejected_total": COUNT}),
+        "auth": obj({"enabled": BOOL, "failures_total": COUNT}),
+        "snapshot": obj({
+            "ttl_seconds": SECONDS, "hits_total": COUNT, "misses_total": COUNT,
+            "errors_total": COUNT, "last_build_seconds": SECONDS,
+        }),
+    }, {
+        "connections": obj({
+            "active": COUNT, "max": COUNT, "rejected_total": COUNT, "evicted_total": COUNT,
+            "header_timeouts_total": COUNT, "bad_requests_total": COUNT,
+        }),
+        "error": {**STR, "description": "why the server failed to start"},
+    }),
+}  # fmt: skip
+"""One schema per stats section (and the objects inside them)."""
+
+_SECTION_SCHEMAS = {
+    "application": "ApplicationStats", "registry": "RegistryStats", "pool": "PoolStats",
+    "router": "RouterStats", "workers": "WorkersStats", "lifecycle": "LifecycleStats",
+    "recycler": "RecyclerStats", "http": "HttpStats",
+}  # fmt: skip
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj({
+        "error": {**STR, "description": "stable machine-readable code", "examples": ["not_found"]},
+        "detail": {**STR, "description": "human-readable explanation (never echoes input)"},
+        "request_id": {**STR, "description": "the request's `X-Request-ID`"},
+    }),
+    "Index": obj({"name": STR, "endpoints": mapping(STR, "description by path")}),
+    "Health": obj(
+        {"healthy": BOOL, "timestamp": TIME,
+         "components": mapping(BOOL, "each component's verdict")},
+        {"checks": mapping(obj({"healthy": BOOL, "reason": nullable(STR)}),
+                           "with `?verbose`; reasons are null without the token")},
+    ),
+    "ComponentHealth": obj(
+        {"component": {"type": "string", "enum": list(COMPONENTS)}, "healthy": BOOL},
+        {"reason": {**nullable(STR), "description": "only when the caller may see reasons"}},
+    ),
+    "Live": obj({"status": {"const": "alive"}}),
+    "Ready": {"oneOf": [
+        obj({"ready": {"const": True}}),
+        obj({"ready": {"const": False},
+             "reason": {**STR, "description": "`draining` or `unhealthy: <components>`"}}),
+    ]},
+    "Drain": obj({"draining": BOOL}),
+    "Stats": obj(
+        {**{name: ref(schema) for name, schema in _SECTION_SCHEMAS.items()},
+         "generated_at": {**TIME, "description": "UTC time of the snapshot"}},
+        description="`get_stats()` of the application plus `generated_at`",
+    ),
+    "StatsSection": {"anyOf": [ref(schema) for schema in _SECTION_SCHEMAS.values()]},
+    **STATS_SCHEMAS,
+}  # fmt: skip
+"""Every schema the document references, by name."""
