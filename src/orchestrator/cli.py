@@ -147,6 +147,7 @@ async def _run_demo(args: argparse.Namespace, settings: CoreSettings, http: Http
     if app.http_url is not None:
         urls = " ".join(f"{app.http_url}{p}" for p in ("/health", "/live", "/ready", "/stats"))
         print(f"orchestrator: HTTP API on {app.http_url}: {urls}", flush=True)
+        print(f"orchestrator: status page at {app.http_url}/ (open it in a browser)", flush=True)
     generator = LoadGenerator(app, args.rate)
     gen_task = loop.create_task(generator.run())
     try:

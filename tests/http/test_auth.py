@@ -179,3 +179,21 @@ def test_invalid_token_rejected_without_echo(bad: str) -> None:
         HttpSettings(http_token=("valid-token-123", bad))
     if bad:
         assert bad not in str(info.value)
+
+
+@pytest.mark.parametrize("path", ["/live", "/health", "/"], ids=["live", "health", "index"])
+async def test_wrong_method_on_public_route_is_405_without_token(serve: Serve, path: str) -> None:
+    """A wrong method on a public route answers 405 with Allow, token or not."""
+    client = await client_with_token(serve)
+    async with client.request("DELETE", path) as resp:
+        assert resp.status == 405
+        assert "GET" in resp.headers["Allow"]
+
+
+async def test_wrong_method_on_protected_route_is_401_without_token(serve: Serve) -> None:
+    """A wrong method on a protected route answers 401 to a caller without the token."""
+    client = await client_with_token(serve)
+    async with client.request("DELETE", "/stats") as resp:
+        assert resp.status == 401
+    async with client.request("DELETE", "/stats", headers=RIGHT) as resp:
+        assert resp.status == 405

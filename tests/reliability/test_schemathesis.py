@@ -46,13 +46,6 @@ def load(http: HttpSettings, token: str | None = None) -> schemathesis.schemas.B
         "include-path": list(PROBES),
         "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "503"]}},
     }]  # fmt: skip
-    if http.http_token:
-        # Without the token, a method that a public path does not serve answers 401, not
-        # 405: the catch-all route is protected, so that routes cannot be probed.
-        operations.append({
-            "include-path": list(http.http_public_paths),
-            "checks": {"unsupported_method": {"enabled": False}},
-        })  # fmt: skip
     config: dict[str, Any] = {
         "request-timeout": 5,
         "generation": {"max-examples": MAX_EXAMPLES},

@@ -59,6 +59,20 @@ class Chain:
         self.state = state
         state.limiter, state.auth = self.limiter, self.auth
 
+    async def _public_path(self, request: web.Request) -> bool:
+        """For a request that matched no route: is its path a public route's (then 405)?
+
+        Only the catch-all route asks; revealing that a public path exists reveals nothing.
+        """
+        if request.match_info.route.resource is None or request.match_info.get("tail") is None:
+            return False
+        for resource in request.app.router.resources():
+            if resource.canonical in self.public:
+                _, allowed = await resource.resolve(request)
+                if allowed:
+                    return True
+        return False
+
     def wrap(self, handler: Handler, route: str | None) -> Handler:
         """``handler`` behind every concern; ``route`` is its canonical path (None: no route)."""
         request_ids, resolve_client, access_log = (
@@ -90,7 +104,7 @@ class Chain:
                         raise ApiError(400, "bad_request", "a GET or HEAD request has no body")
                     if limiter is not None:
                         limit_headers = await limiter.admit(identity or group_address(client))
-                    if protected and identity is None:
+                    if protected and identity is None and not await self._public_path(request):
                         raise auth.challenge(request)  # type: ignore[union-attr]
                     response = await handler(request)
             except Exception as exc:

@@ -56,4 +56,5 @@ class Cors:
         headers["Access-Control-Allow-Origin"] = origin
         headers["Access-Control-Expose-Headers"] = _EXPOSE
         if origin != "*":
-            headers["Vary"] = "Origin"
+            vary = headers.get("Vary")
+            headers["Vary"] = f"{vary}, Origin" if vary else "Origin"
