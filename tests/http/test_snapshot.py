@@ -118,18 +118,20 @@ async def make_client(
     return await aiohttp_client(app)
 
 
+async def stats_status(client: TestClient[web.Request, web.Application]) -> int:
+    """GET /stats, read the body, return the status."""
+    async with client.get("/stats") as resp:
+        await resp.read()
+        return resp.status
+
+
 async def test_concurrent_cold_requests_build_once(aiohttp_client: AiohttpClient) -> None:
     """Fifty concurrent /stats requests on a cold cache cause exactly one get_stats()."""
     clock = FakeClock()
     source = CountingObservable(clock)
     client = await make_client(aiohttp_client, clock, source)
 
-    async def one() -> int:
-        async with client.get("/stats") as resp:
-            await resp.read()
-            return resp.status
-
-    assert await asyncio.gather(*(one() for _ in range(50))) == [200] * 50
+    assert await asyncio.gather(*(stats_status(client) for _ in range(50))) == [200] * 50
     assert source.calls == 1
 
 
@@ -139,18 +141,13 @@ async def test_cancelled_requests_do_not_break_the_refresh(aiohttp_client: Aioht
     source = CountingObservable(clock)
     client = await make_client(aiohttp_client, clock, source)
 
-    async def one() -> int:
-        async with client.get("/stats") as resp:
-            await resp.read()
-            return resp.status
-
-    tasks = [asyncio.ensure_future(one()) for _ in range(20)]
+    tasks = [asyncio.ensure_future(stats_status(client)) for _ in range(20)]
     for task in tasks[::2]:
         task.cancel()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert [r for r in results[1::2]] == [200] * 10
     assert source.calls == 1
-    assert await one() == 200
+    assert await stats_status(client) == 200
 
 
 async def test_conditional_get_and_cache_headers(aiohttp_client: AiohttpClient) -> None:
