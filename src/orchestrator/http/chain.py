@@ -109,17 +109,19 @@ class Chain:
                     response = await handler(request)
             except Exception as exc:
                 response, error = render_error(exc, request, rid, route)
-            headers = response.headers
-            headers["X-Request-ID"] = rid
-            if request.get(CLOSE) or state.draining:
-                response.force_close()  # draining: no keep-alive, so stopping cuts nothing
-            if limit_headers is not None:
-                headers.update(limit_headers)
-            if cors is not None:
-                cors.decorate(request, response)
-            state.count(route, response.status)
-            access_log.record(request, response, route, probe, perf() - started, client, error)
-            reset_contextvars(**bound)
+            try:
+                headers = response.headers
+                headers["X-Request-ID"] = rid
+                if request.get(CLOSE) or state.draining:
+                    response.force_close()  # draining: no keep-alive, so stopping cuts nothing
+                if limit_headers is not None:
+                    headers.update(limit_headers)
+                if cors is not None:
+                    cors.decorate(request, response)
+                state.count(route, response.status)
+                access_log.record(request, response, route, probe, perf() - started, client, error)
+            finally:
+                reset_contextvars(**bound)  # keep-alive requests share a task: never leak ids
             return response
 
         return chained
