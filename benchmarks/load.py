@@ -207,7 +207,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per run")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per level")
-    parser.add_argument("--quick", action="store_true", help="1 round of 2 s, 16 connections")
+    parser.add_argument("--quick", action="store_true", help="3 rounds of 2 s, 16 connections")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument("--check-latency", action="store_true",
                         help="exit 1 only on a p99 over 10 ms or an error (CI)")  # fmt: skip
@@ -217,7 +217,7 @@ def main() -> int:
     if args.serve_bare:
         serve_bare(args.serve_bare)
         return 0
-    duration, rounds = (2.0, 1) if args.quick else (args.duration, args.rounds)
+    duration, rounds = (2.0, 3) if args.quick else (args.duration, args.rounds)
     levels = [16] if args.quick else [1, 16, 64]
     use_wrk = shutil.which("wrk") is not None and not args.python_client
     drive = run_wrk if use_wrk else run_python
