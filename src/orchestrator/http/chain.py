@@ -32,8 +32,6 @@ from orchestrator.http.state import HttpState
 __all__ = ["Chain"]
 
 _NO_BODY = frozenset({"GET", "HEAD"})
-CLOSE = web.RequestKey("close", bool)
-"""Set when the connection must close after the response (the request was malformed)."""
 
 PROBE_LOG_ROUTES = frozenset({"/metrics"})
 """Routes logged like probes (at debug when successful) besides the rate-limit exempt ones."""
@@ -93,14 +91,17 @@ class Chain:
             client = resolve_client(request)
             limit_headers = None
             error = None
+            close = False
             try:
-                identity = auth.identify(request) if auth is not None else None
-                request[AUTHORISED] = auth is None or identity is not None
+                identity = None
+                if auth is not None:  # without auth, views read AUTHORISED's default (True)
+                    identity = auth.identify(request)
+                    request[AUTHORISED] = identity is not None
                 if cors is not None and cors.is_preflight(request):
                     response: web.StreamResponse = cors.preflight(request)
                 else:
                     if request.body_exists and request.method in _NO_BODY:
-                        request[CLOSE] = True
+                        close = True
                         raise ApiError(400, "bad_request", "a GET or HEAD request has no body")
                     if limiter is not None:
                         limit_headers = await limiter.admit(identity or group_address(client))
@@ -112,7 +113,7 @@ class Chain:
             try:
                 headers = response.headers
                 headers["X-Request-ID"] = rid
-                if request.get(CLOSE) or state.draining:
+                if close or state.draining:
                     response.force_close()  # draining: no keep-alive, so stopping cuts nothing
                 if limit_headers is not None:
                     headers.update(limit_headers)
