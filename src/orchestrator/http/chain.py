@@ -28,6 +28,7 @@ from orchestrator.http.middlewares.errors import render_error
 from orchestrator.http.middlewares.rate_limit import RateLimiter
 from orchestrator.http.middlewares.request_id import RequestIds
 from orchestrator.http.state import HttpState
+from orchestrator.http.views import CATCH_ALL, allowed_methods
 
 __all__ = ["Chain"]
 
@@ -62,14 +63,10 @@ class Chain:
 
         Only the catch-all route asks; revealing that a public path exists reveals nothing.
         """
-        if request.match_info.route.resource is None or request.match_info.get("tail") is None:
+        resource = request.match_info.route.resource
+        if resource is None or resource.canonical != CATCH_ALL:
             return False
-        for resource in request.app.router.resources():
-            if resource.canonical in self.public:
-                _, allowed = await resource.resolve(request)
-                if allowed:
-                    return True
-        return False
+        return bool(await allowed_methods(request, self.public))
 
     def wrap(self, handler: Handler, route: str | None) -> Handler:
         """``handler`` behind every concern; ``route`` is its canonical path (None: no route)."""

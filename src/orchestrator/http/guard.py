@@ -17,13 +17,14 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
+
+from orchestrator.http.responses import error_response
 
 __all__ = ["ConnectionGuard", "GuardedRunner"]
 
@@ -170,9 +171,8 @@ class GuardedRequestHandler(RequestHandler):
             if not isinstance(exc, BadHttpMethod):  # non-HTTP noise on the port stays quiet
                 log.info("http_bad_request", request_id=rid, status=status,
                          error=type(exc).__name__)  # fmt: skip
-        body = orjson.dumps({"error": code, "detail": detail, "request_id": rid})
-        response = web.Response(status=status, body=body, content_type="application/json")
-        response.headers["X-Request-ID"] = rid
+        response = error_response(status, code, detail, request_id=rid,
+                                  headers={"X-Request-ID": rid})  # fmt: skip
         response.force_close()
         return response
 

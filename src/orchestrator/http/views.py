@@ -24,7 +24,9 @@ from orchestrator.http.responses import NO_STORE, json_bytes, json_response
 from orchestrator.http.snapshot import Snapshot
 
 __all__ = [
+    "CATCH_ALL",
     "admin_drain",
+    "allowed_methods",
     "admin_undrain",
     "fallback",
     "health",
@@ -41,6 +43,9 @@ __all__ = [
 log = structlog.get_logger("orchestrator.http")
 
 _LIVE = b'{"status":"alive"}'
+
+CATCH_ALL = "/{tail}"
+"""Canonical path of the last route, which takes every request no other route matched."""
 
 
 def _snapshot(request: web.Request) -> tuple[Snapshot, bool]:
@@ -181,14 +186,21 @@ async def stats_section(request: web.Request) -> web.Response:
     return json_response(section, pretty=_pretty(request))
 
 
-async def fallback(request: web.Request) -> web.Response:
-    """Whatever matched no route: 405 with ``Allow`` when the path exists, else 404."""
+async def allowed_methods(request: web.Request, among: frozenset[str] | None = None) -> set[str]:
+    """Methods the registered routes (those in ``among``, when given) serve at this path."""
     allowed: set[str] = set()
     for resource in request.app.router.resources():
-        if resource.canonical == "/{tail}":
+        canonical = resource.canonical
+        if canonical == CATCH_ALL or (among is not None and canonical not in among):
             continue
         _, methods = await resource.resolve(request)
         allowed |= methods
+    return allowed
+
+
+async def fallback(request: web.Request) -> web.Response:
+    """Whatever matched no route: 405 with ``Allow`` when the path exists, else 404."""
+    allowed = await allowed_methods(request)
     if allowed:
         raise web.HTTPMethodNotAllowed(request.method, sorted(allowed))
     raise web.HTTPNotFound()
