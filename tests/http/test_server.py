@@ -16,6 +16,7 @@ from orchestrator.config import HttpSettings
 from orchestrator.health import HealthReport
 from orchestrator.http import HttpServer
 from orchestrator.types import StatsDict
+from tests.fakes import until
 from tests.http.conftest import make_app
 
 
@@ -153,12 +154,13 @@ async def test_request_in_flight_completes_on_shutdown() -> None:
         request = asyncio.ensure_future(session.get(f"http://127.0.0.1:{port}/slow"))
         await entered.wait()
         stopping = asyncio.ensure_future(server.stop())
-        for _ in range(100):
-            if server.status == "stopping":
-                break
-            await asyncio.sleep(0)
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", port)) != 0
+
+        def refused() -> bool:
+            with socket.socket() as probe:
+                return probe.connect_ex(("127.0.0.1", port)) != 0
+
+        await until(refused, turns=100)  # the listener closes within a few loop turns
+        assert server.status == "stopping"
         release.set()
         resp = await request
         assert resp.status == 200
@@ -183,3 +185,37 @@ async def test_any_observable_is_served() -> None:
     finally:
         await server.stop()
         await server.stop()
+
+
+@pytest.mark.parametrize("turns", range(6), ids=lambda n: f"{n}-turns")
+async def test_every_accepted_connection_is_answered_at_stop(turns: int) -> None:
+    """A request on a connection accepted just before the listener closes still gets its answer.
+
+    The client connects and sends its request at once; the server is stopped after ``turns``
+    loop turns, so that some runs stop it between the loop's ``accept()`` and the moment
+    asyncio hands the new connection to its protocol. A connection still in the kernel's
+    queue is reset when the listener closes (a refused connect); one the server accepted
+    must be answered.
+    """
+    settings = HttpSettings(enable_http=True, http_host="127.0.0.1", http_port=0)
+    server = HttpServer(StaticObservable(), settings)
+    await server.start()
+    assert server.port is not None
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as client:
+        client.sendall(b"GET /live HTTP/1.1\r\nHost: test\r\n\r\n")
+        peer = "{}:{}".format(*client.getsockname())
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            await server.stop()
+        accepted = any(e["event"] == "http_connection_accepted" and e["peer"] == peer for e in logs)
+        try:
+            answer = client.recv(4096)
+        except ConnectionResetError:
+            answer = b""
+    if turns >= 3:  # by then the loop has accepted it: the case this test is about
+        assert accepted
+    if accepted:
+        assert answer.startswith(b"HTTP/1.1 200 "), (turns, answer)
+    else:  # still in the kernel's queue when the listener closed: reset, like a refusal
+        assert answer == b""

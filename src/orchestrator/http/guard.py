@@ -97,6 +97,7 @@ class GuardedRequestHandler(RequestHandler):
         guard = self.guard
         guard.active += 1
         self._counted = True
+        log.debug("http_connection_accepted", peer=_address(transport.get_extra_info("peername")))
         if guard.active > guard.max_connections and not self._evict_oldest_pending():
             guard.rejected_total += 1
             log.debug("http_connection_rejected", active=guard.active)
@@ -175,6 +176,14 @@ class GuardedRequestHandler(RequestHandler):
                                   headers={"X-Request-ID": rid})  # fmt: skip
         response.force_close()
         return response
+
+
+def _address(peer: Any) -> str:
+    """``host:port`` (``[host]:port`` for IPv6) of a socket address; ``?`` when unknown."""
+    if not isinstance(peer, tuple) or len(peer) < 2:
+        return "?"
+    host, port = peer[0], peer[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
 
 
 class GuardedRunner(web.AppRunner):

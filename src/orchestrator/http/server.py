@@ -1,7 +1,8 @@
-"""HttpServer: the AppRunner/TCPSite lifecycle, bind errors and draining."""
+"""HttpServer: the AppRunner lifecycle, its listener, bind errors and draining."""
 
 from __future__ import annotations
 
+import asyncio
 import errno as errno_names
 import ipaddress
 from collections.abc import Sequence
@@ -37,6 +38,35 @@ def _is_loopback(host: str) -> bool:
 HEAD_GRACE = 0.1
 """Seconds a stopping server waits for request heads already being received."""
 
+LISTEN_BACKLOG = 128
+"""Connections the kernel queues before the server accepts them (aiohttp's default)."""
+
+ACCEPT_TURNS = 3
+"""Loop turns between the last ``accept()`` and the listener's close.
+
+asyncio hands a connection it has accepted to its protocol later: a task creates the
+transport on the next turn and schedules ``connection_made`` for the turn after. A
+listener closed in between loses the connection (Python 3.11 drops it unanswered), and
+the guard would not know it yet to wait for its request head.
+"""
+
+
+async def _close_listener(listener: asyncio.Server) -> None:
+    """Stop accepting, let accepted connections reach their protocol, then close.
+
+    Connections still in the kernel's queue are reset by the close: to their clients this
+    is a refused connect. Every connection accepted before is served or closed cleanly.
+    """
+    loop = asyncio.get_running_loop()
+    for sock in listener.sockets:
+        try:
+            loop.remove_reader(sock.fileno())
+        except NotImplementedError:  # a loop without readers (Windows' proactor)
+            break
+    for _ in range(ACCEPT_TURNS):
+        await asyncio.sleep(0)
+    listener.close()
+
 
 class HttpServer:
     """Serves ``create_app(observable)`` on ``http_host:http_port``.
@@ -69,6 +99,7 @@ class HttpServer:
         self.error: str | None = None
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.Server | None = None
 
     @property
     def url(self) -> str | None:
@@ -97,8 +128,10 @@ class HttpServer:
                                keepalive_timeout=s.http_keepalive_timeout)  # fmt: skip
         try:
             await runner.setup()
-            site = web.TCPSite(runner, s.http_host, s.http_port)
-            await site.start()
+            assert runner.server is not None
+            listener = await asyncio.get_running_loop().create_server(
+                runner.server, s.http_host, s.http_port, backlog=LISTEN_BACKLOG
+            )
         except OSError as exc:
             await runner.cleanup()
             self.status, self.port = "failed", None
@@ -109,8 +142,8 @@ class HttpServer:
             raise HttpServerError(
                 f"cannot serve HTTP on {s.http_host}:{s.http_port}: {self.error}"
             ) from exc
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
+        self._runner, self._listener = runner, listener
+        self.port = int(listener.sockets[0].getsockname()[1])
         self.status, self.error = "running", None
         log.info("http_server_started", host=s.http_host, port=self.port, url=self.url,
                  auth=bool(s.http_token), rate_limit=s.rate_limit)  # fmt: skip
@@ -125,14 +158,15 @@ class HttpServer:
     async def stop(self) -> None:
         """Stop listening and finish requests in flight (bounded by the shutdown timeout)."""
         runner, self._runner = self._runner, None
+        listener, self._listener = self._listener, None
         if runner is None:
             return
         self.status = "stopping"
         try:
-            # Stop listening first, then let request heads already on the wire arrive, so
-            # closing idle keep-alive connections cuts no request the server never read.
-            for site in list(runner.sites):
-                await site.stop()
+            if listener is not None:
+                await _close_listener(listener)
+            # Let request heads already on the wire arrive, so that closing idle keep-alive
+            # connections cuts no request the server has accepted.
             await self.guard.heads_received(HEAD_GRACE)
             await runner.cleanup()
         finally:
