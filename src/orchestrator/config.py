@@ -176,6 +176,9 @@ PROBE_PATHS: tuple[str, ...] = ("/health", "/health/{component}", "/live", "/rea
 STATUS_PAGE_ASSETS: tuple[str, ...] = ("/static/status.css", "/static/status.js")
 """The status page's stylesheet and script: public by default, like the page at ``/``."""
 
+FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
+"""The headers a trusted proxy may name the client in (``forwarded_header``)."""
+
 _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-._~+/=")
 
 
@@ -225,6 +228,7 @@ class HttpSettings:
         default=PROBE_PATHS, metadata=_env("RATE_LIMIT_EXEMPT_PATHS")
     )
     trusted_proxies: tuple[str, ...] = field(default=(), metadata=_env("TRUSTED_PROXIES"))
+    forwarded_header: str = field(default="x-forwarded-for", metadata=_env("FORWARDED_HEADER"))
     cors_origins: tuple[str, ...] = field(default=(), metadata=_env("CORS_ORIGINS"))
     access_log_probe_sample: float = field(default=0.0, metadata=_env("ACCESS_LOG_PROBE_SAMPLE"))
     metrics_per_item: bool = field(default=False, metadata=_env("METRICS_PER_ITEM"))
@@ -269,6 +273,11 @@ class HttpSettings:
             tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies)
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"trusted_proxies: {exc}") from None
+        if self.forwarded_header not in FORWARDED_HEADERS:
+            raise ConfigError(
+                f"forwarded_header must be one of {', '.join(FORWARDED_HEADERS)}, "
+                f"got {self.forwarded_header!r}"
+            )
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise ConfigError(f"cors_origins: {origin!r} is not '*' or an http(s) origin")

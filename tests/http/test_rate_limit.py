@@ -84,8 +84,6 @@ async def test_forwarded_for_used_behind_trusted_proxy(serve: Serve) -> None:
             assert r.status == 200
     async with client.get("/stats", headers={"X-Forwarded-For": "198.51.100.1"}) as resp:
         assert resp.status == 429
-    async with client.get("/stats", headers={"Forwarded": "for=198.51.100.3"}) as resp:
-        assert resp.status == 200
 
 
 async def test_authenticated_client_keyed_by_token(serve: Serve) -> None:
@@ -153,3 +151,43 @@ def test_bad_rate_limit_settings(settings: dict[str, object]) -> None:
     """Invalid rate-limit settings are a ConfigError."""
     with pytest.raises(ConfigError):
         HttpSettings(**settings)  # type: ignore[arg-type]
+
+
+SPOOFS = [f"for=198.51.100.{n}" for n in range(1, 4)]
+
+
+async def test_x_forwarded_for_by_default_and_forwarded_never_read(serve: Serve) -> None:
+    """Behind a proxy appending X-Forwarded-For, a client's own Forwarded header changes nothing.
+
+    The client sends a different ``Forwarded`` each time; its key is the X-Forwarded-For hop
+    the proxy appended, so it stays in one bucket and its second request is refused.
+    """
+    client = await serve(rate_limit=1 / 60, rate_limit_burst=1, trusted_proxies=("127.0.0.0/8",))
+    statuses = []
+    for spoof in SPOOFS:
+        headers = {"Forwarded": spoof, "X-Forwarded-For": "203.0.113.7"}
+        async with client.get("/stats", headers=headers) as resp:
+            statuses.append(resp.status)
+    assert statuses == [200, 429, 429]
+
+
+async def test_forwarded_header_setting_reads_only_forwarded(serve: Serve) -> None:
+    """With forwarded_header="forwarded", a varying X-Forwarded-For stays in one bucket."""
+    client = await serve(
+        rate_limit=1 / 60, rate_limit_burst=1, trusted_proxies=("127.0.0.0/8",),
+        forwarded_header="forwarded",
+    )  # fmt: skip
+    statuses = []
+    for n in range(1, 4):
+        headers = {"Forwarded": "for=203.0.113.7", "X-Forwarded-For": f"198.51.100.{n}"}
+        async with client.get("/stats", headers=headers) as resp:
+            statuses.append(resp.status)
+    assert statuses == [200, 429, 429]
+    async with client.get("/stats", headers={"Forwarded": 'for="[2001:db8::1]:4711"'}) as resp:
+        assert resp.status == 200  # another client by Forwarded: its own bucket
+
+
+def test_forwarded_header_must_be_known() -> None:
+    """Any other header name is a ConfigError naming the choices."""
+    with pytest.raises(ConfigError, match="x-forwarded-for, forwarded"):
+        HttpSettings(forwarded_header="x-real-ip")

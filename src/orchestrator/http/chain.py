@@ -45,7 +45,7 @@ class Chain:
         self.request_ids = RequestIds()
         self.probes = frozenset(settings.rate_limit_exempt_paths) | PROBE_LOG_ROUTES
         self.access_log = AccessLog(settings.access_log_probe_sample)
-        self.resolve_client = ClientResolver(settings.trusted_proxies)
+        self.resolve_client = ClientResolver(settings.trusted_proxies, settings.forwarded_header)
         self.limiter = (
             RateLimiter(settings.rate_limit or 1.0, settings.burst, settings.rate_limit_max_clients)
             if settings.rate_limited

@@ -33,17 +33,23 @@ def group_address(address: str) -> str:
 class ClientResolver:
     """Resolves a request's client address.
 
-    ``X-Forwarded-For`` and ``Forwarded`` are believed only when the peer itself is a
-    trusted proxy; then the client is the rightmost hop that is not a trusted proxy.
+    The forwarding header is believed only when the peer itself is a trusted proxy; then
+    the client is the rightmost hop that is not a trusted proxy. Only ``header`` is read:
+    behind a proxy that appends to ``X-Forwarded-For``, a client's own ``Forwarded`` header
+    must not choose its rate-limit key (and the other way round).
 
     Args:
-        trusted_proxies: networks (``10.0.0.0/8``, ``::1``) whose forwarding headers count.
+        trusted_proxies: networks (``10.0.0.0/8``, ``::1``) whose forwarding header counts.
+        header: ``x-forwarded-for`` or ``forwarded`` (RFC 7239).
     """
 
-    def __init__(self, trusted_proxies: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, trusted_proxies: tuple[str, ...] = (), header: str = "x-forwarded-for"
+    ) -> None:
         self._trusted: tuple[IPNetwork, ...] = tuple(
             ipaddress.ip_network(p, strict=False) for p in trusted_proxies
         )
+        self._hops = _forwarded_hops if header == "forwarded" else _x_forwarded_for_hops
 
     def _is_trusted(self, address: str) -> bool:
         try:
@@ -57,7 +63,7 @@ class ClientResolver:
         peer = request.remote or "unknown"
         if not self._trusted or not self._is_trusted(peer):
             return peer
-        hops = _forwarded_hops(request)
+        hops = self._hops(request)
         for hop in reversed(hops):
             if not self._is_trusted(hop):
                 return hop
@@ -65,14 +71,18 @@ class ClientResolver:
 
 
 def _forwarded_hops(request: web.Request) -> list[str]:
-    """Addresses from ``Forwarded`` (RFC 7239) or else ``X-Forwarded-For``, leftmost first."""
+    """Addresses from ``Forwarded`` (RFC 7239), leftmost first."""
     hops: list[str] = []
     for element in request.forwarded:
         node = element.get("for")
         if node:
             hops.append(_strip_node(node))
-    if hops:
-        return hops
+    return hops
+
+
+def _x_forwarded_for_hops(request: web.Request) -> list[str]:
+    """Addresses from ``X-Forwarded-For``, leftmost first."""
+    hops: list[str] = []
     for value in request.headers.getall("X-Forwarded-For", ()):
         hops.extend(h.strip() for h in value.split(",") if h.strip())
     return hops
