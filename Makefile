@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-test
+RUNTIME_STAMP := $(VENV)/.installed
+ARGS   ?=
 
 .PHONY: run test lint format typecheck pytest bench bench-ci load clean openapi soak
 
@@ -10,12 +12,18 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# `make run` installs the runtime dependencies only; the other targets add the test extras.
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME_STAMP)
+
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
-	touch $(STAMP)
+	touch $(STAMP) $(RUNTIME_STAMP)
 
-run: $(STAMP)
-	$(BIN)/orchestrator run
+# Flags: make run ARGS="--http-port 9090 --workers 8"; or ORCHESTRATOR_HTTP_PORT=9090 make run
+run: $(RUNTIME_STAMP)
+	$(BIN)/orchestrator run $(ARGS)
 
 test: lint typecheck pytest bench-ci
 

@@ -16,7 +16,7 @@ import pytest
 from orchestrator.cli import build_parser, settings_from
 
 SUMMARY = re.compile(
-    r"^orchestrator: (?P<done>\d+) jobs done, \d+ failed, \d+ rejected, "
+    r"^orchestrator: (?P<done>\d+) jobs done, \d+ failed, \d+ rejected, (?P<shed>\d+) shed, "
     r"\d+ refused at shutdown in \d+\.\ds$"
 )
 COMMAND = [sys.executable, "-m", "orchestrator"]
@@ -68,32 +68,81 @@ def test_a_timed_run_exits_zero_with_a_summary_and_json_logs() -> None:
 @pytest.mark.parametrize(
     ("args", "env", "message"),
     [
-        (["run", "--workers", "-1"], {}, "workers must be an integer >= 1"),
-        (["run", "--bogus"], {}, "unrecognized arguments: --bogus"),
+        (["run", "--workers", "-1"], {}, "--workers: workers must be an integer >= 1"),
+        (["run", "--bogus"], {}, "unrecognized option --bogus; see --help"),
         (["run"], {"ORCHESTRATOR_WORKERS": "abc"}, "ORCHESTRATOR_WORKERS: cannot parse 'abc'"),
+        (["run"], {"ORCHESTRATOR_WORKERS": "0"}, "ORCHESTRATOR_WORKERS: workers must be"),
+        (["run"], {"ORCHESTRATOR_HTTP_PORT": "70000"}, "ORCHESTRATOR_HTTP_PORT: http_port must"),
         (["run", "--rate", "-5"], {}, "must be >= 0"),
-        ([], {}, "required"),
+        (["run", "--rate", "inf"], {}, "must be a finite rate"),
+        (["run", "--duration", "nan"], {}, "must be a finite number of seconds"),
+        (["run", "--token-file", "/nonexistent/t"], {}, "token file '/nonexistent/t' does not"),
     ],
-    ids=["negative-workers", "unknown-flag", "bad-env", "negative-rate", "no-command"],
-)
+    ids=["negative-workers", "unknown-flag", "bad-env", "env-out-of-range", "env-port",
+         "negative-rate", "infinite-rate", "nan-duration", "missing-token-file"],
+)  # fmt: skip
 def test_bad_flags_exit_2_with_a_one_line_error(
     args: list[str], env: dict[str, str], message: str
 ) -> None:
     """Invalid flags or environment exit with status 2 and one error line on stderr."""
-    proc = subprocess.run(
-        [*COMMAND, *args],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        env=clean_env(**env),
-        check=False,
-    )
+    proc = run_cli(args, env)
     assert proc.returncode == 2
     assert proc.stdout == ""
     lines = proc.stderr.splitlines()
     assert len(lines) == 1, proc.stderr
     assert re.match(r"orchestrator( run)?: error: ", lines[0])
     assert message in lines[0]
+
+
+SECRET = "sekrit-7f3a9c"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--token", SECRET],
+        ["run", f"--token={SECRET}"],
+        ["run", "--tok", SECRET],
+        ["run", "--workers", "2", f"--{SECRET}"],
+        ["run", SECRET],
+    ],
+    ids=["token-space", "token-equals", "abbreviation", "secret-as-option", "positional"],
+)
+def test_unknown_arguments_never_echo_a_value(args: list[str]) -> None:
+    """An unknown option is not an abbreviation, and its value is never printed back."""
+    proc = run_cli(args, {})
+    assert proc.returncode == 2
+    assert SECRET not in proc.stdout + proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("orchestrator: error: ")
+    if any("tok" in a for a in args):
+        assert "ORCHESTRATOR_HTTP_TOKEN or --token-file" in line
+
+
+def test_a_bare_command_prints_the_usage() -> None:
+    """`orchestrator` alone prints the usage and the commands, and exits 2."""
+    proc = run_cli([], {})
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("usage: orchestrator")
+    assert "run" in proc.stderr
+
+
+def test_help_names_variables_defaults_and_the_token_source() -> None:
+    """`run --help` gives each setting's default and variable, and where tokens come from."""
+    proc = run_cli(["run", "--help"], {})
+    assert proc.returncode == 0
+    text = " ".join(proc.stdout.split())  # argparse wraps lines
+    for fragment in ("default 4; ORCHESTRATOR_WORKERS", "default 1024; ORCHESTRATOR_QUEUE_SIZE",
+                     "default 8080; ORCHESTRATOR_HTTP_PORT", "ORCHESTRATOR_HTTP_TOKEN",
+                     "--log-format {json,console,auto} json lines",
+                     "--log-level {debug,info,warning,error} lowest level logged"):  # fmt: skip
+        assert fragment in text
+
+
+def run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the command to completion (30 s at most) with a clean environment plus ``env``."""
+    return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=30,
+                          env=clean_env(**env), check=False)  # fmt: skip
 
 
 def test_version_flag() -> None:

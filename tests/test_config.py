@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator import ConfigError, CoreSettings
-from orchestrator.config import from_env, parse_value
+from orchestrator.environment import from_env, parse_value, read_token_file, unknown_variables
 
 
 def test_defaults_are_valid() -> None:
@@ -51,8 +52,9 @@ def test_defaults_are_valid() -> None:
 )
 def test_invalid_values_raise_config_error(field: str, value: Any) -> None:
     """Each field rejects values of the wrong type or out of range, naming the field."""
-    with pytest.raises(ConfigError, match=field):
+    with pytest.raises(ConfigError, match=field) as caught:
         CoreSettings(**{field: value})
+    assert caught.value.setting == field
 
 
 @pytest.mark.parametrize(
@@ -148,13 +150,57 @@ def test_explicit_values_win_over_the_environment() -> None:
     ("environ", "explicit", "match"),
     [
         ({"ORCHESTRATOR_WORKERS": "abc"}, {}, "ORCHESTRATOR_WORKERS: cannot parse 'abc'"),
-        ({"ORCHESTRATOR_WORKERS": "-2"}, {}, "workers must be an integer >= 1"),
+        (
+            {"ORCHESTRATOR_WORKERS": "-2"},
+            {},
+            "^ORCHESTRATOR_WORKERS: workers must be an integer >= 1",
+        ),
         ({}, {"threads": 2}, "unknown setting"),
-        ({"ORCHESTRATOR_POOL_MIN_SIZE": "9"}, {}, "pool_min_size"),
+        ({"ORCHESTRATOR_POOL_MIN_SIZE": "9"}, {}, "^ORCHESTRATOR_POOL_MIN_SIZE: pool_min_size"),
+        ({"ORCHESTRATOR_WORKERS": "0"}, {"workers": 0}, "^workers must be"),
     ],
-    ids=["unparsable", "out-of-range", "unknown-explicit", "min-above-default-max"],
+    ids=["unparsable", "out-of-range", "unknown-explicit", "min-above-default-max", "explicit"],
 )
 def test_from_env_errors(environ: dict[str, str], explicit: dict[str, Any], match: str) -> None:
     """Bad environment values or unknown explicit names raise ConfigError."""
     with pytest.raises(ConfigError, match=match):
         from_env(CoreSettings, environ, **explicit)
+
+
+def test_unknown_variables_are_named() -> None:
+    """ORCHESTRATOR_* names that no setting reads are returned sorted; others are ignored."""
+    names = ["ORCHESTRATOR_WOKERS", "ORCHESTRATOR_WORKERS", "ORCHESTRATOR_HTTP_TOKEN_FILE",
+             "ORCHESTRATOR_HTTP_PORTT", "PATH", "ORCHESTRATOR_URL"]  # fmt: skip
+    assert unknown_variables(names) == ["ORCHESTRATOR_HTTP_PORTT", "ORCHESTRATOR_WOKERS"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing", "does not exist"),
+        (lambda p: p, "is a directory, not a file"),
+        (lambda p: _write(p / "t", b"\xff\xfe"), "is not UTF-8 text"),
+        (lambda p: _write(p / "t", b"# only a comment\n\n"), "holds no token"),
+    ],
+    ids=["missing", "directory", "not-utf8", "empty"],
+)
+def test_token_file_errors_are_sentences(tmp_path: Path, make: Any, message: str) -> None:
+    """A token file that cannot serve says why in words, naming the file, not its content."""
+    path = make(tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        read_token_file(str(path))
+    text = str(caught.value)
+    assert message in text
+    assert repr(str(path)) in text
+    assert "Error" not in text  # no exception class names
+
+
+def test_token_file_tokens_one_per_line(tmp_path: Path) -> None:
+    """Tokens are read one per line; blank lines and comments are skipped."""
+    path = _write(tmp_path / "t", b"# ops\nabc\n\n  def  \n")
+    assert read_token_file(str(path)) == ("abc", "def")
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path

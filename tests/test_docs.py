@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import CoreSettings, HttpSettings, env_name
+from orchestrator.config import CoreSettings, HttpSettings
+from orchestrator.environment import env_name
 
 DOC = (Path(__file__).parent.parent / "docs" / "configuration.md").read_text()
 FIELDS = [f for cls in (CoreSettings, HttpSettings) for f in dataclasses.fields(cls)]

@@ -1,7 +1,8 @@
 """Frozen settings: the one source of truth, fed by keyword arguments, flags and environment.
 
-Every field is validated in ``__post_init__`` and a bad value raises ``ConfigError`` before
-anything starts. ``from_env`` reads ``ORCHESTRATOR_*`` variables; explicit values win.
+Every field is validated in ``__post_init__`` and a bad value raises ``ConfigError`` (naming
+the setting in its ``setting`` attribute) before anything starts. ``orchestrator.environment``
+reads ``ORCHESTRATOR_*`` variables into these classes.
 """
 
 from __future__ import annotations
@@ -10,87 +11,23 @@ import dataclasses
 import ipaddress
 import math
 import string
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 from orchestrator.errors import ConfigError
 
 __all__ = [
+    "ENV_PREFIX",
+    "FORWARDED_HEADERS",
     "PROBE_PATHS",
     "STATUS_PAGE_ASSETS",
     "CoreSettings",
     "HttpSettings",
-    "env_name",
-    "from_env",
-    "parse_value",
-    "read_token_file",
     "split_settings",
 ]
 
 ENV_PREFIX = "ORCHESTRATOR_"
-
-T = TypeVar("T")
-
-
-def env_name(spec: dataclasses.Field[Any]) -> str:
-    """The environment variable of a settings field (``metadata["env"]`` or derived)."""
-    return str(spec.metadata.get("env", ENV_PREFIX + spec.name.upper()))
-
-
-def parse_value(name: str, hint: Any, raw: str) -> Any:
-    """Parse ``raw`` text (from a flag or the environment) into the field's type.
-
-    Raises:
-        ConfigError: when the text does not parse.
-    """
-    args = typing.get_args(hint)
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType) and type(None) in args:
-        if raw.strip().lower() in ("", "none", "null", "off"):
-            return None
-        (hint,) = [a for a in args if a is not type(None)]
-        return parse_value(name, hint, raw)
-    if origin is tuple:
-        return tuple(item.strip() for item in raw.split(",") if item.strip())
-    try:
-        if hint is bool:
-            low = raw.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(raw)
-        if hint is int:
-            return int(raw)
-        if hint is float:
-            return float(raw)
-    except ValueError:
-        raise ConfigError(f"{name}: cannot parse {raw!r} as {hint.__name__}") from None
-    return raw
-
-
-def from_env(cls: type[T], environ: Mapping[str, str], **explicit: Any) -> T:
-    """Build settings ``cls`` from ``environ``, with ``explicit`` values taking precedence.
-
-    Raises:
-        ConfigError: for unknown explicit names and unparsable or invalid values.
-    """
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = sorted(set(explicit) - set(fields))
-    if unknown:
-        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
-    values: dict[str, Any] = {}
-    for name, spec in fields.items():
-        var = env_name(spec)
-        if name in explicit:
-            values[name] = explicit[name]
-        elif var in environ:
-            values[name] = parse_value(var, hints[name], environ[var])
-    return cls(**values)
 
 
 def check_int(name: str, value: object, *, minimum: int, optional: bool = False) -> None:
@@ -98,7 +35,7 @@ def check_int(name: str, value: object, *, minimum: int, optional: bool = False)
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}", setting=name)
 
 
 def check_seconds(
@@ -113,9 +50,11 @@ def check_seconds(
     if value is None and optional:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be {what}, got {value!r}")
+        raise ConfigError(f"{name} must be {what}, got {value!r}", setting=name)
     if (positive and value <= 0) or value < 0:
-        raise ConfigError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+        raise ConfigError(
+            f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}", setting=name
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -141,7 +80,7 @@ class CoreSettings:
 
     def __post_init__(self) -> None:
         if not self.name:
-            raise ConfigError("name must not be empty")
+            raise ConfigError("name must not be empty", setting="name")
         check_int("workers", self.workers, minimum=1)
         check_int("queue_size", self.queue_size, minimum=1)
         check_int("pool_min_size", self.pool_min_size, minimum=0)
@@ -149,7 +88,8 @@ class CoreSettings:
         if self.pool_min_size > self.pool_max_size:
             raise ConfigError(
                 f"pool_min_size ({self.pool_min_size}) must be <= "
-                f"pool_max_size ({self.pool_max_size})"
+                f"pool_max_size ({self.pool_max_size})",
+                setting="pool_min_size",
             )
         check_seconds("pool_acquire_timeout", self.pool_acquire_timeout)
         check_int("max_jobs_per_worker", self.max_jobs_per_worker, minimum=1, optional=True)
@@ -180,23 +120,6 @@ FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 """The headers a trusted proxy may name the client in (``forwarded_header``)."""
 
 _TOKEN_CHARS = frozenset(string.ascii_letters + string.digits + "-._~+/=")
-
-
-def read_token_file(path: str) -> tuple[str, ...]:
-    """Tokens from a file, one per line (blank lines and ``#`` comments ignored).
-
-    Raises:
-        ConfigError: when the file cannot be read or holds no token.
-    """
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read token file {path!r}: {type(exc).__name__}") from None
-    tokens = tuple(t.strip() for t in lines if t.strip() and not t.strip().startswith("#"))
-    if not tokens:
-        raise ConfigError(f"token file {path!r} holds no token")
-    return tokens
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -248,10 +171,14 @@ class HttpSettings:
 
     def __post_init__(self) -> None:
         if not isinstance(self.http_host, str) or not self.http_host:
-            raise ConfigError("http_host must be a non-empty host name or address")
+            raise ConfigError(
+                "http_host must be a non-empty host name or address", setting="http_host"
+            )
         check_int("http_port", self.http_port, minimum=0)
         if self.http_port > 65535:
-            raise ConfigError(f"http_port must be <= 65535, got {self.http_port}")
+            raise ConfigError(
+                f"http_port must be <= 65535, got {self.http_port}", setting="http_port"
+            )
         check_seconds("http_shutdown_timeout", self.http_shutdown_timeout, positive=False)
         check_seconds("http_header_timeout", self.http_header_timeout)
         check_seconds("http_keepalive_timeout", self.http_keepalive_timeout)
@@ -264,7 +191,9 @@ class HttpSettings:
             if not isinstance(paths, tuple) or not all(
                 isinstance(p, str) and p.startswith("/") for p in paths
             ):
-                raise ConfigError(f"{name} must be a tuple of paths starting with '/'")
+                raise ConfigError(
+                    f"{name} must be a tuple of paths starting with '/'", setting=name
+                )
         if self.rate_limit is not None:
             check_seconds("rate_limit", self.rate_limit, positive=False, what="requests per second")
         check_int("rate_limit_burst", self.rate_limit_burst, minimum=1, optional=True)
@@ -272,30 +201,40 @@ class HttpSettings:
         try:
             tuple(ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies)
         except (TypeError, ValueError) as exc:
-            raise ConfigError(f"trusted_proxies: {exc}") from None
+            raise ConfigError(f"trusted_proxies: {exc}", setting="trusted_proxies") from None
         if self.forwarded_header not in FORWARDED_HEADERS:
             raise ConfigError(
                 f"forwarded_header must be one of {', '.join(FORWARDED_HEADERS)}, "
-                f"got {self.forwarded_header!r}"
+                f"got {self.forwarded_header!r}",
+                setting="forwarded_header",
             )
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
-                raise ConfigError(f"cors_origins: {origin!r} is not '*' or an http(s) origin")
+                raise ConfigError(
+                    f"cors_origins: {origin!r} is not '*' or an http(s) origin",
+                    setting="cors_origins",
+                )
         check_seconds("drain_delay", self.drain_delay, positive=False)
         sample = self.access_log_probe_sample
         if isinstance(sample, bool) or not isinstance(sample, int | float) or not 0 <= sample <= 1:
-            raise ConfigError(f"access_log_probe_sample must be within [0, 1], got {sample!r}")
+            raise ConfigError(
+                f"access_log_probe_sample must be within [0, 1], got {sample!r}",
+                setting="access_log_probe_sample",
+            )
 
     def _check_tokens(self) -> None:
         if isinstance(self.http_token, str):  # one token given as a plain string
             object.__setattr__(self, "http_token", (self.http_token,) if self.http_token else ())
         if not isinstance(self.http_token, tuple):
-            raise ConfigError("http_token must be a string or a tuple of strings")
+            raise ConfigError(
+                "http_token must be a string or a tuple of strings", setting="http_token"
+            )
         for i, token in enumerate(self.http_token, 1):
             # never echo a token, not even a bad one: name its position only
             if not isinstance(token, str) or not token or not set(token) <= _TOKEN_CHARS:
                 raise ConfigError(
-                    f"http_token #{i} is invalid: use letters, digits and -._~+/= only"
+                    f"http_token #{i} is invalid: use letters, digits and -._~+/= only",
+                    setting="http_token",
                 )
 
     def replace(self, **changes: Any) -> Self:

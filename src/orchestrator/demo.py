@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import itertools
+import math
 import random
 from collections import Counter
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 import structlog
 
 from orchestrator.application import Application
-from orchestrator.errors import JobFailed, NotRunning, OrchestratorError, QueueFull
+from orchestrator.errors import ConfigError, JobFailed, NotRunning, OrchestratorError, QueueFull
 from orchestrator.job import Job
 
 __all__ = ["DemoConnectionFactory", "LoadGenerator", "build_demo_app"]
@@ -81,16 +82,37 @@ def build_demo_app(app: Application, rng: random.Random | None = None) -> Applic
 class LoadGenerator:
     """Submits demo jobs at ``rate`` per second and counts their outcomes.
 
-    Every submission is awaited to its outcome (nothing is fire-and-forget), so after
-    ``stop()`` and the application's stop, ``outcomes`` accounts for every job.
+    Submissions are paced on a schedule and the generator yields to the event loop after
+    each one. A generator that falls behind (a busy loop, a rate beyond what the loop can
+    do) skips the missed slots instead of catching up in a burst. At most ``max_outstanding``
+    submissions wait for their outcome at once; a slot beyond that is counted as ``shed``,
+    as a client that gave up would be. Every submission is awaited to its outcome (nothing
+    is fire-and-forget), so after ``stop()`` and the application's stop, ``outcomes``
+    accounts for every job.
+
+    Args:
+        app: the application jobs are submitted to.
+        rate: submissions per second (0: none).
+        rng: random source for the job mix.
+        max_outstanding: most submissions waiting for their outcome at once.
     """
 
     MIX = (("io", 0.6), ("cpu", 0.2), ("flaky", 0.2))
 
-    def __init__(self, app: Application, rate: float, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        app: Application,
+        rate: float,
+        rng: random.Random | None = None,
+        *,
+        max_outstanding: int = 256,
+    ) -> None:
+        if not math.isfinite(rate) or rate < 0:
+            raise ConfigError(f"rate must be a finite number >= 0, got {rate!r}")
         self._app = app
         self._rate = rate
         self._rng = rng or random.Random()
+        self._max_outstanding = max_outstanding
         self._pending: set[asyncio.Task[None]] = set()
         self._stopped = asyncio.Event()
         self.outcomes: Counter[str] = Counter()
@@ -106,18 +128,23 @@ class LoadGenerator:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         while not self._stopped.is_set():
-            kind = self._rng.choices(kinds, weights)[0]
-            task = loop.create_task(self._one(kind))
-            self._pending.add(task)
-            task.add_done_callback(self._pending.discard)
-            next_at += interval
-            delay = next_at - loop.time()
-            if delay > 0:
-                try:
-                    async with asyncio.timeout(delay):
-                        await self._stopped.wait()
-                except TimeoutError:
-                    pass
+            if len(self._pending) >= self._max_outstanding:
+                self.outcomes["shed"] += 1
+            else:
+                task = loop.create_task(self._one(self._rng.choices(kinds, weights)[0]))
+                self._pending.add(task)
+                task.add_done_callback(self._pending.discard)
+            now = loop.time()
+            next_at = max(next_at + interval, now)  # behind schedule: skip, never burst
+            delay = next_at - now
+            if delay <= 0:
+                await asyncio.sleep(0)  # let everything else run between two submissions
+                continue
+            try:
+                async with asyncio.timeout(delay):
+                    await self._stopped.wait()
+            except TimeoutError:
+                pass
 
     async def _one(self, kind: str) -> None:
         try:

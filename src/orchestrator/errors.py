@@ -22,7 +22,16 @@ class OrchestratorError(Exception):
 
 
 class ConfigError(OrchestratorError, ValueError):
-    """A setting is invalid; raised before anything starts."""
+    """A setting is invalid; raised before anything starts.
+
+    Args:
+        message: what is wrong, naming the setting (never a secret's value).
+        setting: the settings field at fault, when one is.
+    """
+
+    def __init__(self, message: str, *, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class UnknownJobKind(OrchestratorError, LookupError):

@@ -7,9 +7,14 @@ from functools import lru_cache
 
 from aiohttp import web
 
-__all__ = ["ClientResolver", "group_address"]
+__all__ = ["ClientResolver", "group_address", "host_port"]
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def host_port(host: str, port: int | str) -> str:
+    """``host:port``, with an IPv6 literal in brackets (``[::1]:8080``)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @lru_cache(maxsize=4096)

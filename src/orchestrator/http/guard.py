@@ -24,6 +24,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
+from orchestrator.http.client import host_port
 from orchestrator.http.responses import error_response
 
 __all__ = ["ConnectionGuard", "GuardedRunner"]
@@ -182,8 +183,7 @@ def _address(peer: Any) -> str:
     """``host:port`` (``[host]:port`` for IPv6) of a socket address; ``?`` when unknown."""
     if not isinstance(peer, tuple) or len(peer) < 2:
         return "?"
-    host, port = peer[0], peer[1]
-    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return host_port(str(peer[0]), peer[1])
 
 
 class GuardedRunner(web.AppRunner):

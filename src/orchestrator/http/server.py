@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import errno as errno_names
 import ipaddress
+import os
+import socket
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +18,7 @@ from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
 from orchestrator.errors import HttpServerError
 from orchestrator.http.app import create_app
+from orchestrator.http.client import host_port
 from orchestrator.http.guard import ConnectionGuard, GuardedRunner
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
@@ -68,6 +71,16 @@ async def _close_listener(listener: asyncio.Server) -> None:
     listener.close()
 
 
+def _bind_error(exc: OSError) -> str:
+    """``EADDRINUSE: address already in use``, or why the host did not resolve."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve the host: {(exc.strerror or str(exc)).lower()}"
+    if exc.errno is None:
+        return str(exc)
+    code = errno_names.errorcode.get(exc.errno, str(exc.errno))
+    return f"{code}: {os.strerror(exc.errno).lower()}"
+
+
 class HttpServer:
     """Serves ``create_app(observable)`` on ``http_host:http_port``.
 
@@ -103,15 +116,17 @@ class HttpServer:
 
     @property
     def url(self) -> str | None:
-        """``http://host:port`` of the bound server, or None."""
+        """``http://host:port`` of the bound server, or None.
+
+        A wildcard bind address is replaced by the loopback address of its family, which
+        is where a client on this machine reaches it: ``::`` binds IPv6 only.
+        """
         if self.port is None:
             return None
-        host = self.settings.http_host
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"
-        elif ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        host = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(
+            self.settings.http_host, self.settings.http_host
+        )
+        return f"http://{host_port(host, self.port)}"
 
     async def start(self) -> None:
         """Bind and serve.
@@ -135,12 +150,11 @@ class HttpServer:
         except OSError as exc:
             await runner.cleanup()
             self.status, self.port = "failed", None
-            code = errno_names.errorcode.get(exc.errno or 0, str(exc.errno))
-            self.error = f"{code}: {exc.strerror or exc}"
+            self.error = _bind_error(exc)
             log.error("http_server_failed", host=s.http_host, port=s.http_port,
                       errno=exc.errno, reason=self.error)  # fmt: skip
             raise HttpServerError(
-                f"cannot serve HTTP on {s.http_host}:{s.http_port}: {self.error}"
+                f"cannot serve HTTP on {host_port(s.http_host, s.http_port)}: {self.error}"
             ) from exc
         self._runner, self._listener = runner, listener
         self.port = int(listener.sockets[0].getsockname()[1])
