@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import logging
+import time
 from typing import Any
 
 import orjson
 import pytest
+import structlog
 
 from orchestrator import (
     Application,
@@ -393,3 +398,70 @@ async def test_gc_freeze_freezes_after_start_and_unfreezes_at_stop(clock: FakeCl
     finally:
         await app.stop(timeout=1.0)
     assert gc.get_freeze_count() == 0
+
+
+def test_a_loop_shutting_down_without_stop_is_no_worker_death(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """asyncio.run cancelling every task after an error: workers stop quietly, none restarts.
+
+    No ``worker_died`` at error, no restart scheduled, so no "Task was destroyed but it is
+    pending" when the loop closes.
+    """
+
+    async def main() -> None:
+        app = Application(workers=3)
+        app.handler("echo")(echo_handler)
+        await app.start()
+        assert await app.submit("echo", 1) == 1
+        raise RuntimeError("the program around the application failed")
+
+    with structlog.testing.capture_logs() as logs, caplog.at_level(logging.DEBUG, "asyncio"):
+        with pytest.raises(RuntimeError, match="program around"):
+            asyncio.run(main())
+        gc.collect()
+    assert [e for e in logs if e["event"] in ("worker_died", "worker_restart_scheduled")] == []
+    assert [e for e in logs if e["log_level"] == "error"] == []
+    assert "Task was destroyed" not in caplog.text
+
+
+async def echo_handler(job: Job) -> Any:
+    return job.payload
+
+
+async def test_stop_returns_in_time_when_a_handler_never_yields_to_cancellation(
+    clock: FakeClock,
+) -> None:
+    """stop(timeout) returns within its timeout plus the workers' stop grace (1 s).
+
+    The handler swallows every cancellation; stop() abandons it with a logged stack, and its
+    submitter gets NotRunning.
+    """
+    app = make_app(clock, workers=1)
+    release = asyncio.Event()
+    started = asyncio.Event()
+
+    @app.handler("stubborn", timeout=None)
+    async def stubborn(job: Job) -> Any:
+        started.set()
+        while not release.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await release.wait()
+        return "never seen"
+
+    await app.start()
+    job = asyncio.ensure_future(app.submit("stubborn"))
+    await started.wait()
+    with structlog.testing.capture_logs() as logs:
+        began = time.monotonic()
+        await app.stop(timeout=0.2)
+        took = time.monotonic() - began
+    assert 0.2 <= took < 0.2 + 1.0 + 0.5, took
+    with pytest.raises(NotRunning, match="refused to stop"):
+        await job
+    events = [e["event"] for e in logs]
+    assert "stop_timeout_expired" in events
+    assert "worker_abandoned" in events
+    assert app.state is State.STOPPED
+    release.set()  # let the abandoned coroutine end before the test's loop closes
+    await settle()

@@ -78,6 +78,7 @@ class Application:
         self.workers = WorkerPool(
             self.router, self.registry, self.pool, self.clock,
             count=s.workers, on_death=self.lifecycle.report_death, max_items=s.stats_max_items,
+            stuck_grace=s.handler_stuck_grace,
         )  # fmt: skip
         self.lifecycle.supervise(self.workers)
         self.recycler = Recycler(
@@ -233,8 +234,8 @@ class Application:
     async def _stop(self, timeout: float) -> None:
         self.lifecycle.transition(State.DRAINING)
         self.router.stop_intake()
-        self.http_server.drain()
         delay = self.http_settings.drain_delay if self.http_server.status == "running" else 0.0
+        self.http_server.drain(seconds=delay)
         log.info("draining", drain_delay_seconds=delay, jobs_in_flight=self._inflight)
         waits = [self._wait_for_jobs(timeout)]
         if delay > 0:  # readiness is 503 while the server still answers, for load balancers

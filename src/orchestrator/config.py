@@ -75,6 +75,7 @@ class CoreSettings:
     recycle_interval: float = 1.0
     saturation_grace: float = 5.0
     restart_backoff: float = 0.1
+    handler_stuck_grace: float = 5.0
     stats_max_items: int | None = 1000
     gc_freeze: bool = False
 
@@ -99,6 +100,7 @@ class CoreSettings:
         check_seconds("recycle_interval", self.recycle_interval)
         check_seconds("saturation_grace", self.saturation_grace, positive=False)
         check_seconds("restart_backoff", self.restart_backoff, positive=False)
+        check_seconds("handler_stuck_grace", self.handler_stuck_grace)
         check_int("stats_max_items", self.stats_max_items, minimum=0, optional=True)
 
     def replace(self, **changes: Any) -> Self:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
+import sys
 import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import structlog
 
@@ -14,7 +18,9 @@ from orchestrator.config import CoreSettings, HttpSettings
 from orchestrator.demo import DemoConnectionFactory, LoadGenerator, build_demo_app
 from orchestrator.log import LineBuffer
 
-__all__ = ["URL_PATHS", "run_command", "run_demo"]
+__all__ = ["URL_PATHS", "run_command", "run_demo", "run_in_new_loop"]
+
+T = TypeVar("T")
 
 log = structlog.get_logger("orchestrator.cli")
 
@@ -22,11 +28,52 @@ URL_PATHS = ("/health", "/live", "/ready", "/stats", "/metrics")
 """The endpoints the first output line names (``GET /`` lists them all)."""
 
 
+LOOP_CLOSE_GRACE = 1.0
+"""Seconds tasks still running after the demo get to end once cancelled, before exit."""
+
+
 def run_command(
     args: argparse.Namespace, settings: CoreSettings, http: HttpSettings, sink: LineBuffer | None
 ) -> int:
-    """Run the demo in a new event loop; return the exit code."""
-    return asyncio.run(run_demo(args, settings, http, sink))
+    """Run the demo in a new event loop; return the exit code.
+
+    ``asyncio.run`` would wait for ever for a task that refuses cancellation (a handler the
+    application abandoned at stop, already logged with its stack); this exits anyway.
+    """
+    code, left = run_in_new_loop(run_demo(args, settings, http, sink), LOOP_CLOSE_GRACE)
+    if left:
+        log.warning("tasks_abandoned_at_exit", tasks=left)
+        if sink is not None:
+            sink.drain()
+        sys.stdout.flush()
+        os._exit(code)
+    return code
+
+
+def run_in_new_loop(main: Coroutine[Any, Any, T], grace: float) -> tuple[T, int]:
+    """Run ``main`` to completion in a new loop, then cancel what is left, waiting ``grace``.
+
+    Returns:
+        ``main``'s result and how many tasks still refused to end (the loop is then left
+        open: closing it would destroy them mid-flight).
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    left: set[asyncio.Task[Any]] = set()
+    try:
+        result = loop.run_until_complete(main)
+    finally:
+        tasks = asyncio.all_tasks(loop)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            _, left = loop.run_until_complete(asyncio.wait(tasks, timeout=grace))
+        if not left:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            asyncio.set_event_loop(None)
+            loop.close()
+    return result, len(left)
 
 
 async def drain_periodically(sink: LineBuffer, interval: float = 0.25) -> None:

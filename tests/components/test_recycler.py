@@ -49,7 +49,7 @@ async def test_workers_are_recycled_after_max_jobs(clock: FakeClock) -> None:
         await sweep(app, clock)
         assert len(worker_ids(app)) == 1
         assert worker_ids(app) != [first]
-        assert app.recycler.stats()["workers_recycled_total"] == {"max_jobs": 1}
+        assert app.recycler.stats()["workers_recycled_total"] == {"max_jobs": 1, "max_age": 0}
         assert app.health().healthy
 
 
@@ -64,7 +64,7 @@ async def test_workers_are_recycled_after_max_age(clock: FakeClock) -> None:
         await sweep(app, clock)
         assert not set(worker_ids(app)) & original
         assert len(worker_ids(app)) == 2
-        assert app.recycler.stats()["workers_recycled_total"] == {"max_age": 2}
+        assert app.recycler.stats()["workers_recycled_total"] == {"max_jobs": 0, "max_age": 2}
         assert all(w["age_seconds"] == 0.0 for w in app.get_stats()["workers"]["workers"])
 
 
@@ -97,7 +97,10 @@ async def test_connections_are_recycled_past_their_limits(
         await sweep(app, clock)
         assert factory.closed == [original]
         assert len(factory.live) == 1
-        assert app.recycler.stats()["connections_recycled_total"] == {reason: 1}
+        assert app.recycler.stats()["connections_recycled_total"] == {
+            **dict.fromkeys(("max_uses", "max_age", "idle_timeout"), 0),
+            reason: 1,
+        }
         assert app.get_stats()["pool"]["size"] == 1
         assert await app.submit("echo", "fresh") == "fresh"
 
@@ -115,7 +118,11 @@ async def test_a_connection_in_use_is_closed_after_its_job(
         await until(lambda: len(blocker.started) == 1)
         await sweep(app, clock)
         assert factory.closed == []
-        assert app.recycler.stats()["connections_recycled_total"] == {"max_age": 1}
+        assert app.recycler.stats()["connections_recycled_total"] == {
+            "max_uses": 0,
+            "max_age": 1,
+            "idle_timeout": 0,
+        }
         blocker.release_all()
         assert await job == "x"
         await until(lambda: len(factory.closed) == 1)
@@ -267,8 +274,8 @@ async def test_stats_keys_and_sweep_bookkeeping(clock: FakeClock) -> None:
         "sweep_errors_total": 0,
         "last_sweep_at": "2025-12-05T10:30:01Z",
         "sweep_duration_seconds": 0.0,
-        "workers_recycled_total": {},
-        "connections_recycled_total": {},
+        "workers_recycled_total": {"max_jobs": 0, "max_age": 0},  # every reason, from 0
+        "connections_recycled_total": {"max_uses": 0, "max_age": 0, "idle_timeout": 0},
     }
     assert pool.maintained == 1
     await recycler.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import structlog
 
 from orchestrator import FakeClock, NotRunning, QueueFull
 from orchestrator.components.router import Router
@@ -18,6 +19,8 @@ STATS_KEYS = {
     "routed_total",
     "rejected_total",
     "oldest_queued_age_seconds",
+    "full_ratio",
+    "saturated",
 }
 
 
@@ -92,14 +95,15 @@ async def test_oldest_queued_age_follows_the_clock(clock: FakeClock) -> None:
 
 @pytest.mark.parametrize(
     ("queued", "full_for", "healthy"),
-    [(2, 60.0, True), (3, 4.9, True), (3, 5.0, False), (3, 60.0, False)],
-    ids=["not-full", "full-within-grace", "full-at-grace", "full-past-grace"],
+    [(2, 60.0, True), (3, 2.4, True), (3, 2.5, False), (3, 60.0, False)],
+    ids=["not-full", "full-under-half-the-grace", "full-half-the-grace", "full-past-grace"],
 )
 async def test_saturation_grace(
     clock: FakeClock, queued: int, full_for: float, healthy: bool
 ) -> None:
-    """The router turns unhealthy only after staying full for the saturation grace."""
+    """The router turns unhealthy once full for half of the last saturation_grace seconds."""
     router = await started_router(clock, capacity=3, grace=5.0)
+    clock.advance(10.0)  # a history of not being full
     for i in range(queued):
         router.put(make_envelope(clock, i))
     clock.advance(full_for)
@@ -107,22 +111,66 @@ async def test_saturation_grace(
     assert verdict.healthy is healthy
     if not healthy:
         assert verdict.reason is not None
-        assert "saturated at 3 jobs" in verdict.reason
+        assert verdict.reason.startswith("queue of 3 full ")
+        assert "of the last 5s (0 jobs refused)" in verdict.reason
 
 
-async def test_saturation_clears_when_the_queue_drains(clock: FakeClock) -> None:
-    """A saturated router is healthy again as soon as a worker takes a job."""
+async def test_a_queue_refilled_at_once_is_saturated(clock: FakeClock) -> None:
+    """A full queue that frees one slot now and then, refilled at once, is saturated.
+
+    Every 0.1 s a worker takes a job and the next submission fills the queue again, while
+    three more submissions are refused: full 90 % of the time, though never for long.
+    """
+    router = await started_router(clock, capacity=2, grace=5.0)
+    with structlog.testing.capture_logs() as logs:
+        router.put(make_envelope(clock, 0))
+        router.put(make_envelope(clock, 1))
+        for n in range(30):  # 3 s
+            clock.advance(0.09)
+            await router.get()  # a slot frees...
+            clock.advance(0.01)
+            router.put(make_envelope(clock, n))  # ...and is taken again
+            for _ in range(3):
+                with pytest.raises(QueueFull):
+                    router.put(make_envelope(clock, n))
+        verdict = router.health()
+    assert not verdict.healthy
+    assert verdict.reason is not None
+    assert "jobs refused" in verdict.reason
+    saturated = [e for e in logs if e["event"] == "router_saturated"]
+    assert len(saturated) == 1  # once per episode, however many refusals
+    assert saturated[0]["log_level"] == "warning"
+    assert saturated[0]["refused"] > 0
+    assert router.stats()["saturated"] is True
+    assert router.stats()["full_ratio"] > 0.5
+
+
+async def test_saturation_clears_once_the_queue_stays_unfull(clock: FakeClock) -> None:
+    """A saturated router recovers when the queue has not been full for half the window.
+
+    ``router_recovered`` is logged once, with how long the episode lasted and the jobs
+    refused during it.
+    """
     router = await started_router(clock, capacity=2, grace=1.0)
     router.put(make_envelope(clock, 1))
     router.put(make_envelope(clock, 2))
-    clock.advance(2.0)
-    assert not router.health().healthy
-    await router.get()
-    assert router.health().healthy
-    router.put(make_envelope(clock, 3))  # full again: the grace starts over
-    assert router.health().healthy
-    clock.advance(1.0)
-    assert not router.health().healthy
+    with structlog.testing.capture_logs() as logs:
+        clock.advance(2.0)
+        with pytest.raises(QueueFull):
+            router.put(make_envelope(clock, 3))
+        assert not router.health().healthy
+        await router.get()
+        await router.get()
+        clock.advance(0.4)
+        assert not router.health().healthy  # full for most of the last second still
+        clock.advance(0.3)
+        assert router.health().healthy
+        assert router.health().healthy
+    events = [e["event"] for e in logs]
+    assert events == ["router_saturated", "router_recovered"]
+    recovered = logs[-1]
+    assert recovered["refused"] == 1
+    assert recovered["duration_seconds"] == pytest.approx(0.7)
 
 
 async def test_zero_grace_is_unhealthy_as_soon_as_full(clock: FakeClock) -> None:
@@ -155,6 +203,8 @@ async def test_stats_keys(clock: FakeClock) -> None:
         "routed_total": 0,
         "rejected_total": 0,
         "oldest_queued_age_seconds": 0.0,
+        "full_ratio": 0.0,
+        "saturated": False,
     }
     assert set(router.stats()) == STATS_KEYS
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+import structlog
 
 from orchestrator import FakeClock, Job, JobFailed, JobTimeout, NotRunning, WorkerCrashed
 from orchestrator.components.pool import ConnectionPool
@@ -22,14 +23,17 @@ STATS_KEYS = {
     "alive",
     "busy",
     "idle",
+    "stuck",
     "jobs_completed_total",
     "jobs_failed_total",
     "deaths_total",
+    "stuck_total",
+    "abandoned_total",
     "workers",
     "workers_omitted",
 }
-WORKER_KEYS = {"id", "state", "jobs_total", "failed_total", "current_job", "age_seconds",
-               "last_error"}  # fmt: skip
+WORKER_KEYS = {"id", "state", "jobs_total", "failed_total", "current_job", "job_seconds",
+               "age_seconds", "last_error"}  # fmt: skip
 
 
 class Killed(BaseException):
@@ -64,13 +68,22 @@ class Rig:
         self.registry.register(kind, handler, **options)
 
 
-async def make_rig(clock: FakeClock, *, count: int = 2, factory: FakeFactory | None = None) -> Rig:
+async def make_rig(
+    clock: FakeClock,
+    *,
+    count: int = 2,
+    factory: FakeFactory | None = None,
+    stuck_grace: float = 5.0,
+    stop_grace: float = 1.0,
+) -> Rig:
     router = Router(100, clock)
     registry = Registry()
     pool = ConnectionPool(factory, clock, max_size=count)
     deaths: list[tuple[int, BaseException]] = []
-    workers = WorkerPool(router, registry, pool, clock, count=count,
-                         on_death=lambda wid, exc: deaths.append((wid, exc)))  # fmt: skip
+    workers = WorkerPool(
+        router, registry, pool, clock, count=count, stuck_grace=stuck_grace,
+        stop_grace=stop_grace, on_death=lambda wid, exc: deaths.append((wid, exc)),
+    )  # fmt: skip
     for component in (router, pool, workers):
         await component.start()
     return Rig(clock, router, registry, pool, workers, deaths)
@@ -230,32 +243,19 @@ async def test_a_connection_error_closes_and_replaces_the_connection(
     await rig.pool.stop()
 
 
-@pytest.mark.parametrize("how", ["base-exception", "cancelled"])
-async def test_a_killed_worker_fails_its_job_with_worker_crashed(rig: Rig, how: str) -> None:
+async def test_a_killed_worker_fails_its_job_with_worker_crashed(rig: Rig) -> None:
     """A worker that dies mid-job fails that job with WorkerCrashed and reports its death."""
-    blocker = BlockingHandler()
     killer = Killed("kill -9")
 
     async def kills(job: Job) -> Any:
         raise killer
 
-    rig.register("block", blocker)
     rig.register("kill", kills)
-    if how == "base-exception":
-        env = rig.submit("kill")
-    else:
-        env = rig.submit("block")
-        await until(lambda: len(blocker.started) == 1)
-        (victim,) = [w for w in rig.workers.workers() if w.current is env]
-        assert victim.task is not None
-        victim.task.cancel()
+    env = rig.submit("kill")
     with pytest.raises(WorkerCrashed, match="died while running job 1") as info:
         await env.future
     assert isinstance(info.value, JobFailed)
-    if how == "base-exception":
-        assert info.value.__cause__ is killer
-    else:
-        assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    assert info.value.__cause__ is killer
     await until(lambda: len(rig.deaths) == 1)
     stats = rig.workers.stats()
     assert (stats["deaths_total"], stats["alive"]) == (1, 1)
@@ -271,15 +271,51 @@ async def test_a_killed_worker_fails_its_job_with_worker_crashed(rig: Rig, how: 
     assert await rig.submit("echo", 3).future == 3
 
 
+async def test_a_handler_raising_cancelled_error_itself_kills_its_worker(rig: Rig) -> None:
+    """A CancelledError the handler raises without being cancelled is a death, restarted."""
+
+    async def raises(job: Job) -> Any:
+        raise asyncio.CancelledError
+
+    rig.register("raises", raises)
+    with pytest.raises(WorkerCrashed) as info:
+        await rig.submit("raises").future
+    assert isinstance(info.value.__cause__, asyncio.CancelledError)
+    await until(lambda: len(rig.deaths) == 1)
+
+
+async def test_a_busy_worker_cancelled_from_outside_stops_quietly(rig: Rig) -> None:
+    """Cancelled from outside (as when the loop shuts down) is no death: no error, no restart.
+
+    Its job gets NotRunning; the pool honestly reports one worker fewer.
+    """
+    blocker = BlockingHandler()
+    rig.register("block", blocker)
+    env = rig.submit("block")
+    await until(lambda: len(blocker.started) == 1)
+    (victim,) = [w for w in rig.workers.workers() if w.current is env]
+    assert victim.task is not None
+    with structlog.testing.capture_logs() as logs:
+        victim.task.cancel()
+        with pytest.raises(NotRunning, match="cancelled at shutdown"):
+            await env.future
+        await until(lambda: rig.workers.alive() == 1)
+    assert [e for e in logs if e["log_level"] in ("error", "warning")] == []
+    assert rig.deaths == []
+    assert rig.workers.stats()["deaths_total"] == 0
+    assert rig.workers.health().reason == "1 of 2 workers alive"
+
+
 async def test_an_idle_worker_cancelled_from_outside_loses_no_job(rig: Rig) -> None:
-    """Killing an idle worker leaves the next job to the surviving worker."""
+    """Cancelling an idle worker leaves the next job to the surviving worker."""
     rig.register("echo", echo)
     await settle()
     victim = rig.workers.workers()[0]
     assert victim.task is not None
     victim.task.cancel()
-    await until(lambda: rig.workers.stats()["deaths_total"] == 1)
+    await until(lambda: rig.workers.alive() == 1)
     assert await rig.submit("echo", "x").future == "x"
+    assert rig.deaths == []
 
 
 async def test_retiring_an_idle_worker_replaces_it(rig: Rig) -> None:
@@ -335,10 +371,10 @@ async def test_a_job_handed_to_a_worker_killed_before_it_ran_goes_to_an_idle_wor
     first = rig.workers.workers()[0]
     env = rig.submit("echo", "rerouted")  # handed to the first waiting worker...
     assert first.task is not None
-    first.task.cancel()  # ...killed before it resumes
+    first.task.cancel()  # ...cancelled before it resumes
     await until(env.future.done)
     assert env.future.result() == "rerouted"
-    assert len(rig.deaths) == 1
+    assert rig.deaths == []
 
 
 async def test_a_retiring_worker_that_dies_is_not_respawned(rig: Rig) -> None:

@@ -30,6 +30,17 @@ async def test_one_event_with_all_fields(serve: Serve) -> None:
     assert 0 <= event["duration_ms"] < 1000
 
 
+async def test_head_is_logged_with_no_body_bytes(serve: Serve) -> None:
+    """A HEAD request sends headers only, and its log line says 0 bytes."""
+    client = await serve()
+    with structlog.testing.capture_logs() as logs:
+        async with client.head("/stats/router") as resp:
+            assert resp.status == 200
+            assert await resp.read() == b""
+    (event,) = [e for e in logs if e["event"] == "http_request_served"]
+    assert (event["method"], event["bytes"]) == ("HEAD", 0)
+
+
 @pytest.mark.parametrize("path", ["/health", "/live", "/ready", "/health/workers"])
 async def test_successful_probes_at_debug(serve: Serve, path: str) -> None:
     """Successful probe requests are logged at debug, not info."""

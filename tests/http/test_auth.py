@@ -100,16 +100,20 @@ async def test_several_tokens_each_accepted(serve: Serve) -> None:
 
 
 async def test_verbose_reasons_need_the_token(serve: Serve) -> None:
-    """Public /health?verbose hides reasons without the token and shows them with it."""
+    """Without the token a reason reads as hidden, the same in every route; with it, shown."""
     client = await client_with_token(serve)
+    hidden = "hidden: send a valid bearer token to see it"
     async with client.get("/health?verbose") as resp:
         body = await resp.json()
-    assert body["checks"]["pool"] == {"healthy": True, "reason": None}
+    assert body["checks"]["pool"] == {"healthy": True, "reason": hidden}
+    assert body["checks"]["router"] == {"healthy": True, "reason": None}  # none to hide
+    async with client.get("/health/pool") as resp:
+        assert (await resp.json())["reason"] == hidden
     async with client.get("/health?verbose", headers=RIGHT) as resp:
         body = await resp.json()
     assert body["checks"]["pool"]["reason"] == "no connection factory configured"
-    async with client.get("/health/pool") as resp:
-        assert "reason" not in await resp.json()
+    async with client.get("/health/pool", headers=RIGHT) as resp:
+        assert (await resp.json())["reason"] == "no connection factory configured"
 
 
 async def test_no_token_means_open(serve: Serve) -> None:

@@ -6,6 +6,7 @@ import asyncio
 
 import aiohttp
 import pytest
+import structlog
 
 from orchestrator import FakeClock, Job, NotRunning
 from orchestrator.components.lifecycle import State
@@ -24,21 +25,30 @@ async def status(session: aiohttp.ClientSession, url: str) -> tuple[int, dict[st
 async def test_drain_delay_keeps_serving_with_ready_503(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
-    """For drain_delay, /ready is 503 with Retry-After and /live 200; then HTTP stops."""
+    """For drain_delay, /ready is 503 with the drain time left as Retry-After, /live 200.
+
+    The drain's 503s are expected: logged at info, not warning. Then HTTP stops.
+    """
     app = make_app(clock, drain_delay=5.0)
     await app.start()
     url = app.http_url
     stopping = asyncio.ensure_future(app.stop(timeout=1.0))
     await until(lambda: clock.sleepers >= 2)  # recycler loop + the drain delay
     assert app.state is State.DRAINING
-    ready, headers = await status(session, f"{url}/ready")
+    with structlog.testing.capture_logs() as logs:
+        ready, headers = await status(session, f"{url}/ready")
     assert ready == 503
     assert headers["Retry-After"] == "5"
+    (served,) = [e for e in logs if e["event"] == "http_request_served"]
+    assert (served["status"], served["log_level"]) == (503, "info")
     assert (await status(session, f"{url}/live"))[0] == 200
     assert (await status(session, f"{url}/health"))[0] == 503  # lifecycle is draining
-    clock.advance(4.9)
+    clock.advance(3.2)
+    assert (await status(session, f"{url}/ready"))[1]["Retry-After"] == "2"  # 1.8 s left
+    clock.advance(1.7)
     await asyncio.sleep(0)
     assert not stopping.done()
+    assert (await status(session, f"{url}/ready"))[1]["Retry-After"] == "1"  # 0.1 s left
     assert (await status(session, f"{url}/live"))[0] == 200
     clock.advance(0.1)
     await stopping
@@ -79,6 +89,7 @@ async def test_admin_drain_and_undrain(serve: Serve) -> None:
     async with client.get("/ready") as resp:
         assert resp.status == 503
         assert (await resp.json())["reason"] == "draining"
+        assert "Retry-After" not in resp.headers  # an admin drain has no announced end
     async with client.get("/health") as resp:
         assert resp.status == 200
     async with client.get("/live") as resp:

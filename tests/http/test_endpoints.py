@@ -104,10 +104,18 @@ async def test_health_component(
 async def test_health_unknown_component_404(
     app: Application, session: aiohttp.ClientSession
 ) -> None:
-    """An unknown component name is a 404 JSON error."""
-    status, body, _ = await get(session, f"{app.http_url}/health/database")
-    assert status == 404
-    assert body["error"] == "not_found"
+    """An unknown component name is a 404 naming the valid ones, never the input."""
+    for name in ("database", "%3Cscript%3Ealert(1)%3C%2Fscript%3E", "x" * 3000):
+        status, body, _resp = await get(session, f"{app.http_url}/health/{name}")
+        assert status == 404
+        assert body["error"] == "not_found"
+        assert body["detail"] == (
+            "no component with that name; components: " + ", ".join(COMPONENTS)
+        )
+        raw = orjson.dumps(body)
+        assert b"script" not in raw
+        assert b"xxx" not in raw
+        assert b"database" not in raw
 
 
 async def test_live_200_even_when_unhealthy(
@@ -158,7 +166,7 @@ async def test_ready_503_live_200_while_draining(
     status, body, resp = await get(session, f"{url}/ready")
     assert status == 503
     assert body == {"ready": False, "reason": "draining"}
-    assert resp.headers["Retry-After"] == "5"
+    assert resp.headers["Retry-After"] == "1"  # no drain delay: at least 1 s
     status, _, _ = await get(session, f"{url}/live")
     assert status == 200
     release.set()
@@ -213,17 +221,73 @@ async def test_stats_section(
 
 
 async def test_stats_unknown_section_404(app: Application, session: aiohttp.ClientSession) -> None:
-    """An unknown stats section (or a scalar key) is a 404 JSON error."""
-    for name in ("nope", "generated_at"):
+    """An unknown stats section (or a scalar key) is a 404 naming the sections, not the input."""
+    for name in ("nope", "generated_at", "%3Cscript%3E"):
         status, body, _ = await get(session, f"{app.http_url}/stats/{name}")
         assert (status, body["error"]) == (404, "not_found")
+        assert body["detail"] == (
+            "no stats section with that name; sections: application, "
+            + ", ".join(COMPONENTS)
+            + ", http"
+        )
 
 
-async def test_index_lists_endpoints(app: Application, session: aiohttp.ClientSession) -> None:
-    """GET / is a JSON index naming every endpoint."""
-    status, body, _ = await get(session, f"{app.http_url}/")
-    assert status == 200
-    assert {"/health", "/live", "/ready", "/stats"} <= set(body["endpoints"])
+@pytest.mark.parametrize(
+    ("query", "pretty"),
+    [("", False), ("?pretty", True), ("?pretty=", True), ("?pretty=1", True),
+     ("?pretty=TRUE", True), ("?pretty=yes", True), ("?pretty=on", True), ("?pretty=0", False),
+     ("?pretty=false", False), ("?pretty=No", False), ("?pretty=off", False)],
+    ids=lambda v: repr(v),
+)  # fmt: skip
+async def test_flags_are_parsed_not_just_present(
+    app: Application, session: aiohttp.ClientSession, query: str, pretty: bool
+) -> None:
+    """?pretty=0 and ?pretty=false are off; empty, 1, true, yes and on are on."""
+    async with session.get(f"{app.http_url}/stats/router{query}") as resp:
+        assert resp.status == 200
+        assert (b"\n  " in await resp.read()) is pretty
+
+
+@pytest.mark.parametrize("path", ["/stats?pretty=2", "/health?verbose=maybe", "/?pretty=<b>"])
+async def test_a_flag_with_another_value_is_a_400(
+    app: Application, session: aiohttp.ClientSession, path: str
+) -> None:
+    """Any other flag value is a 400 that says what is accepted and repeats nothing."""
+    status, body, _ = await get(session, f"{app.http_url}{path}")
+    assert (status, body["error"]) == (400, "bad_request")
+    assert "0, false, no or off" in body["detail"]
+    assert "maybe" not in body["detail"]
+    assert "<b>" not in body["detail"]
+
+
+async def test_verbose_false_adds_no_checks(
+    app: Application, session: aiohttp.ClientSession
+) -> None:
+    """?verbose=false is the plain health answer."""
+    _, body, _ = await get(session, f"{app.http_url}/health?verbose=false")
+    assert "checks" not in body
+
+
+@pytest.mark.parametrize("token", [False, True], ids=["no-token", "token"])
+async def test_index_lists_every_route_of_the_router(
+    clock: FakeClock, session: aiohttp.ClientSession, token: bool
+) -> None:
+    """GET / names every route the server's router has (enumerated, not a list), and no other."""
+    from tests.http.conftest import CANARY, make_app
+
+    app = make_app(clock, http_token=(CANARY,) if token else ())
+    await app.start()
+    try:
+        headers = {"Authorization": f"Bearer {CANARY}"} if token else {}
+        async with session.get(f"{app.http_url}/", headers=headers) as resp:
+            body = await resp.json()
+        routes = app.http_server.routes()
+    finally:
+        await app.stop(timeout=1.0)
+    assert set(body["endpoints"]) == routes
+    assert "/metrics" in routes
+    assert ("/admin/drain" in routes) is token
+    assert all(body["endpoints"][path] for path in routes)  # each says what it serves
 
 
 PATHS = ["/", "/health", "/health/pool", "/live", "/ready", "/stats", "/stats/router"]

@@ -66,6 +66,22 @@ async def test_values_match_get_stats(clock: FakeClock, session: aiohttp.ClientS
         await app.stop(timeout=1.0)
 
 
+async def test_recycle_counters_exist_from_the_start(
+    clock: FakeClock, session: aiohttp.ClientSession
+) -> None:
+    """Before any recycle, every reason is exported at 0, so rate() and alerts see a series."""
+    app = make_app(clock)
+    await app.start()
+    try:
+        got = samples(await scrape(session, app))
+    finally:
+        await app.stop(timeout=1.0)
+    for family, reasons in (("workers", ("max_jobs", "max_age")),
+                            ("connections", ("max_uses", "max_age", "idle_timeout"))):  # fmt: skip
+        for reason in reasons:
+            assert got[f"orchestrator_recycled_{family}_total", (("reason", reason),)] == 0
+
+
 async def test_scrapes_share_one_snapshot_and_one_rendering(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:

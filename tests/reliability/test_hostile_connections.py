@@ -145,37 +145,47 @@ async def test_thousand_slow_heads_and_health_under_50ms(clock: FakeClock) -> No
         await app.stop(timeout=1.0)
 
 
-MALFORMED = {
-    "huge-header": b"GET /health HTTP/1.1\r\nAuthorization: Bearer "
-    + CANARY.encode()
-    + b"A" * 9000
-    + b"\r\n\r\n",
-    "too-many-headers": b"GET /health HTTP/1.1\r\n"
-    + b"".join(b"X-H%d: %s\r\n" % (i, CANARY.encode()) for i in range(200))
-    + b"\r\n",
-    "bad-request-line": b"GET /health HTTP/9.9 " + CANARY.encode() + b"\r\n\r\n",
-    "cl-and-te": b"GET /health HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
-    b"Authorization: Bearer " + CANARY.encode() + b"\r\n\r\n0\r\n\r\n",
-    "binary-garbage": bytes(range(256)) + CANARY.encode() + b"\r\n\r\n",
-    "body-on-get": b"GET /health HTTP/1.1\r\nContent-Length: 5\r\nAuthorization: Bearer "
-    + CANARY.encode()
-    + b"\r\n\r\nhello",
-    "space-before-colon": b"GET /health HTTP/1.1\r\nHost : x\r\n\r\n",
-}
+MALFORMED: dict[str, tuple[bytes, int, str]] = {
+    "huge-header": (
+        b"GET /health HTTP/1.1\r\nAuthorization: Bearer " + CANARY.encode() + b"A" * 9000
+        + b"\r\n\r\n", 431, "headers_too_large"),
+    "too-many-headers": (
+        b"GET /health HTTP/1.1\r\n"
+        + b"".join(b"X-H%d: %s\r\n" % (i, CANARY.encode()) for i in range(200)) + b"\r\n",
+        431, "headers_too_large"),
+    "long-url": (
+        b"GET /health/" + CANARY.encode() * 600 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+        414, "uri_too_long"),
+    "long-query": (
+        b"GET /health?q=" + CANARY.encode() * 600 + b" HTTP/1.1\r\n\r\n", 414, "uri_too_long"),
+    "bad-request-line": (
+        b"GET /health HTTP/9.9 " + CANARY.encode() + b"\r\n\r\n", 400, "bad_request"),
+    "cl-and-te": (
+        b"GET /health HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n"
+        b"Authorization: Bearer " + CANARY.encode() + b"\r\n\r\n0\r\n\r\n", 400, "bad_request"),
+    "binary-garbage": (bytes(range(256)) + CANARY.encode() + b"\r\n\r\n", 400, "bad_request"),
+    "body-on-get": (
+        b"GET /health HTTP/1.1\r\nContent-Length: 5\r\nAuthorization: Bearer " + CANARY.encode()
+        + b"\r\n\r\nhello", 400, "bad_request"),
+    "space-before-colon": (b"GET /health HTTP/1.1\r\nHost : x\r\n\r\n", 400, "bad_request"),
+}  # fmt: skip
+"""Malformed requests: the bytes, the status and the error code they get."""
 
 
 @pytest.mark.parametrize("name", list(MALFORMED), ids=list(MALFORMED))
 async def test_malformed_request_gets_json_4xx_and_close(guarded: Application, name: str) -> None:
-    """Malformed requests get a JSON 4xx, the connection closes, nothing is echoed or traced."""
+    """Malformed requests get the right JSON 4xx (414 for a long request line, 431 for long or
+    too many header lines), the connection closes, nothing is echoed or traced."""
+    data, expected_status, expected_code = MALFORMED[name]
     with structlog.testing.capture_logs() as logs:
         reader, writer = await connect(guarded)
-        writer.write(MALFORMED[name])
+        writer.write(data)
         status, headers, body = await read_response(reader)
         assert await closed_by_server(reader)
         writer.close()
-    assert 400 <= status < 500
+    assert status == expected_status
     assert headers["content-type"].startswith("application/json")
-    assert orjson.loads(body)["error"] in ("bad_request", "headers_too_large")
+    assert orjson.loads(body)["error"] == expected_code
     assert headers["x-request-id"] == orjson.loads(body)["request_id"]
     assert CANARY.encode() not in body
     assert b"Traceback" not in body
@@ -197,7 +207,7 @@ async def test_memory_flat_under_malformed_flood(guarded: Application) -> None:
         await read_response(reader)
         writer.close()
 
-    payloads = list(MALFORMED.values())
+    payloads = [data for data, _, _ in MALFORMED.values()]
     for i in range(100):  # warm up allocators and caches
         await one(payloads[i % len(payloads)])
     before = rss_bytes()

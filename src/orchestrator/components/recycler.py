@@ -13,7 +13,13 @@ from orchestrator.clock import utc_iso
 from orchestrator.health import ComponentHealth
 from orchestrator.types import Clock, StatsDict
 
-__all__ = ["Recycler"]
+__all__ = ["CONNECTION_REASONS", "WORKER_REASONS", "Recycler"]
+
+WORKER_REASONS = ("max_jobs", "max_age")
+"""Why the recycler retires a worker."""
+
+CONNECTION_REASONS = ("max_uses", "max_age", "idle_timeout")
+"""Why the recycler retires a connection."""
 
 log = structlog.get_logger("orchestrator.recycler")
 
@@ -77,8 +83,9 @@ class Recycler:
         self.sweeps_total = 0
         self.sweep_errors_total = 0
         self.sweep_duration_seconds = 0.0
-        self.workers_recycled: Counter[str] = Counter()
-        self.connections_recycled: Counter[str] = Counter()
+        # every reason from the start, so that counters exist (at 0) before the first recycle
+        self.workers_recycled: Counter[str] = Counter(dict.fromkeys(WORKER_REASONS, 0))
+        self.connections_recycled: Counter[str] = Counter(dict.fromkeys(CONNECTION_REASONS, 0))
 
     def sweep(self) -> None:
         """One pass over workers and connections."""

@@ -5,12 +5,20 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+import structlog
+
+from orchestrator.components.saturation import FullTime
 from orchestrator.errors import NotRunning, QueueFull
 from orchestrator.health import ComponentHealth
 from orchestrator.job import Envelope
 from orchestrator.types import Clock, StatsDict
 
-__all__ = ["Router"]
+__all__ = ["SATURATED_RATIO", "Router"]
+
+log = structlog.get_logger("orchestrator.router")
+
+SATURATED_RATIO = 0.5
+"""Share of the last ``saturation_grace`` seconds the queue may be full while healthy."""
 
 
 class Router:
@@ -20,10 +28,17 @@ class Router:
     oldest envelope to a worker, or waits for one. A waiter that is cancelled after an
     envelope was handed to it puts the envelope back at the front, so nothing is lost.
 
+    The router is saturated, and unhealthy, when its queue was full for at least half of
+    the last ``saturation_grace`` seconds: a queue that a worker frees one slot of now and
+    then, only for the next submission to fill it again, is as saturated as one that never
+    moves. ``router_saturated`` is logged once when an episode starts and
+    ``router_recovered`` once when it ends, each with the jobs refused.
+
     Args:
         capacity: the most envelopes queued at once.
         clock: time source for queue ages and saturation.
-        saturation_grace: seconds the queue may stay full before the router is unhealthy.
+        saturation_grace: the window saturation is judged over, in seconds (0: full is
+            saturated at once).
     """
 
     def __init__(self, capacity: int, clock: Clock, *, saturation_grace: float = 5.0) -> None:
@@ -34,7 +49,8 @@ class Router:
         self._waiters: deque[asyncio.Future[Envelope | None]] = deque()
         self._accepting = False
         self._closed = False
-        self._full_since: float | None = None
+        self._full = FullTime(saturation_grace)
+        self._episode: tuple[float, int] | None = None  # saturated since, rejected_total then
         self.routed_total = 0
         self.rejected_total = 0
 
@@ -59,12 +75,14 @@ class Router:
             return
         if len(self._queue) >= self._capacity:
             self.rejected_total += 1
-            if self._full_since is None:
-                self._full_since = self._clock.now()
+            now = self._clock.now()
+            self._full.full(now)
+            self._full.refusal(now)
+            self._judge(now)
             raise QueueFull(f"router queue is full ({self._capacity} jobs)")
         self._queue.append(env)
-        if len(self._queue) >= self._capacity and self._full_since is None:
-            self._full_since = self._clock.now()
+        if len(self._queue) >= self._capacity:
+            self._full.full(self._clock.now())
 
     def _hand_to_waiter(self, env: Envelope) -> bool:
         while self._waiters:
@@ -97,16 +115,47 @@ class Router:
     def _pop(self) -> Envelope:
         env = self._queue.popleft()
         self.routed_total += 1
-        if len(self._queue) < self._capacity:
-            self._full_since = None
+        if self._full.is_full:
+            now = self._clock.now()
+            self._full.not_full(now)
+            if self._episode is not None:
+                self._judge(now)
         return env
 
     def drain_queued(self) -> list[Envelope]:
         """Remove and return every queued envelope (used at shutdown to fail them)."""
         items = list(self._queue)
         self._queue.clear()
-        self._full_since = None
+        self._full.not_full(self._clock.now())
         return items
+
+    def _saturated(self, now: float) -> bool:
+        return self._full.fraction(now) >= SATURATED_RATIO or (
+            self._grace <= 0 and len(self._queue) >= self._capacity
+        )
+
+    def _judge(self, now: float) -> bool:
+        """Whether the router is saturated now; logs the start and the end of an episode."""
+        saturated = self._saturated(now)
+        if saturated and self._episode is None:
+            # refusals count from the window that tipped it into saturation
+            self._episode = (now, self.rejected_total - self._full.refusals(now))
+            log.warning(
+                "router_saturated",
+                capacity=self._capacity,
+                full_ratio=round(self._full.fraction(now), 3),
+                refused=self._full.refusals(now),
+                window_seconds=self._grace,
+            )
+        elif not saturated and self._episode is not None:
+            since, rejected = self._episode
+            self._episode = None
+            log.info(
+                "router_recovered",
+                duration_seconds=round(now - since, 3),
+                refused=self.rejected_total - rejected,
+            )
+        return saturated
 
     async def start(self) -> None:
         """Open for submissions."""
@@ -138,16 +187,18 @@ class Router:
             "routed_total": self.routed_total,
             "rejected_total": self.rejected_total,
             "oldest_queued_age_seconds": oldest,
+            "full_ratio": self._full.fraction(self._clock.now()),
+            "saturated": self._episode is not None,
         }
 
     def health(self) -> ComponentHealth:
-        """Unhealthy when not accepting, or full for longer than the grace period."""
+        """Unhealthy when not accepting, or full for most of the last ``saturation_grace``."""
         if not self._accepting:
             return ComponentHealth.failing("router is not accepting jobs")
-        if self._full_since is not None and len(self._queue) >= self._capacity:
-            full_for = self._clock.now() - self._full_since
-            if full_for >= self._grace:
-                return ComponentHealth.failing(
-                    f"queue saturated at {self._capacity} jobs for {full_for:.1f}s"
-                )
+        now = self._clock.now()
+        if self._judge(now):
+            return ComponentHealth.failing(
+                f"queue of {self._capacity} full {self._full.fraction(now):.0%} of the last "
+                f"{self._grace:g}s ({self._full.refusals(now)} jobs refused)"
+            )
         return ComponentHealth.ok()

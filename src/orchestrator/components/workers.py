@@ -12,12 +12,16 @@ import structlog
 from orchestrator.errors import JobFailed, JobTimeout, NotRunning, WorkerCrashed
 from orchestrator.health import ComponentHealth
 from orchestrator.job import Envelope
+from orchestrator.stacks import task_stack
 from orchestrator.stats import bounded
 from orchestrator.types import Clock, StatsDict
 
-__all__ = ["Worker", "WorkerPool"]
+__all__ = ["STOP_GRACE", "Worker", "WorkerPool"]
 
 log = structlog.get_logger("orchestrator.workers")
+
+STOP_GRACE = 1.0
+"""Seconds ``stop()`` waits for cancelled workers before it abandons those that refuse."""
 
 
 class JobSource(Protocol):
@@ -32,10 +36,6 @@ class OutcomeSink(Protocol):
     def record_retry(self, kind: str) -> None: ...
 
     def record_outcome(self, kind: str, seconds: float, *, ok: bool, timed_out: bool) -> None: ...
-
-
-class LeasedConnection(Protocol):
-    raw: Any
 
 
 class ConnectionSource(Protocol):
@@ -53,18 +53,15 @@ DeathListener = Callable[[int, BaseException], None]
 
 
 class _DeadlineExpired(Exception):
-    """An attempt ran past its own timeout; ``timeout_error`` is asyncio's TimeoutError."""
-
-    def __init__(self, timeout_error: TimeoutError) -> None:
-        super().__init__("attempt deadline expired")
-        self.timeout_error = timeout_error
+    """An attempt ran past its own timeout."""
 
 
 class Worker:
     """One worker task and its bookkeeping."""
 
-    __slots__ = ("counted", "current", "failed_total", "id", "jobs_total", "last_error",
-                 "retiring", "started_at", "state", "stop_requested", "task")  # fmt: skip
+    __slots__ = ("attempt_seq", "counted", "current", "expired", "failed_total", "id",
+                 "job_started", "jobs_total", "last_error", "retiring", "settled", "started_at",
+                 "state", "stop_requested", "task")  # fmt: skip
 
     def __init__(self, worker_id: int, now: float) -> None:
         self.id = worker_id
@@ -72,6 +69,10 @@ class Worker:
         self.jobs_total = 0
         self.failed_total = 0
         self.current: Envelope | None = None
+        self.job_started = now
+        self.settled = False  # the current job's outcome is delivered and counted
+        self.attempt_seq = 0  # changes when an attempt starts and ends: stale timers see it
+        self.expired = False  # the current attempt is past its deadline
         self.started_at = now
         self.last_error: str | None = None
         self.retiring: str | None = None
@@ -80,13 +81,24 @@ class Worker:
         self.counted = True  # counted in WorkerPool.alive() until it dies, retires or stops
 
 
+def _cancelled_from_outside() -> bool:
+    """Whether the running task was cancelled (``stop()``, or the loop shutting down)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class WorkerPool:
     """Runs ``count`` workers; a handler error never kills a worker.
 
     Each job gets a pooled connection when the pool is enabled, runs under its timeout,
-    is retried per its spec, and its outcome reaches the submitter. A worker that dies
-    for any other reason fails the job in hand with ``WorkerCrashed`` and is reported to
-    ``on_death`` (the lifecycle supervisor restarts it).
+    is retried per its spec, and its outcome reaches the submitter. A timeout holds even
+    when the handler ignores its cancellation: at the last attempt's deadline the submitter
+    gets ``JobTimeout`` and the job counts as timed out. A handler still running
+    ``stuck_grace`` seconds past its deadline marks its worker ``stuck``: the worker is
+    replaced, and the stuck coroutine is logged with its stack. A worker that dies for any
+    other reason fails the job in hand with ``WorkerCrashed`` and is reported to
+    ``on_death`` (the lifecycle supervisor restarts it); one cancelled from outside (the
+    loop shutting down) stops quietly.
     """
 
     def __init__(
@@ -99,6 +111,8 @@ class WorkerPool:
         count: int,
         on_death: DeathListener | None = None,
         max_items: int | None = None,
+        stuck_grace: float = 5.0,
+        stop_grace: float = STOP_GRACE,
     ) -> None:
         self._source = source
         self._outcomes = outcomes
@@ -108,15 +122,20 @@ class WorkerPool:
         self.on_death = on_death
         self._ids = itertools.count(1)
         self._workers: dict[int, Worker] = {}
+        self._abandoned: set[asyncio.Task[None]] = set()  # held: a dropped task is destroyed
         self._running = False
         self._alive = 0
         self._max_items = max_items
+        self._stuck_grace = stuck_grace
+        self._stop_grace = stop_grace
         self.jobs_completed_total = 0
         self.jobs_failed_total = 0
         self.deaths_total = 0
+        self.stuck_total = 0
+        self.abandoned_total = 0
 
     def workers(self) -> list[Worker]:
-        """The current workers (including retiring and dead ones)."""
+        """The current workers (including retiring, stuck and dead ones)."""
         return list(self._workers.values())
 
     def _spawn(self) -> Worker:
@@ -132,14 +151,15 @@ class WorkerPool:
                 env = await self._source.get()
                 if env is None:
                     break
-                w.current = env
-                w.state = "busy"
+                w.current, w.state, w.settled = env, "busy", False
+                w.job_started = self._clock.now()
                 await self._execute(w, env)
                 w.current = None
-                w.state = "draining" if w.retiring else "idle"
+                if w.state == "busy":
+                    w.state = "draining" if w.retiring else "idle"
         except asyncio.CancelledError as exc:
-            if not w.stop_requested:
-                self._died(w, exc)
+            if not (w.stop_requested or _cancelled_from_outside()):
+                self._died(w, exc)  # the handler raised CancelledError of its own accord
                 return
             self._fail_in_hand(w, NotRunning("the job was cancelled at shutdown"))
             raise
@@ -180,79 +200,135 @@ class WorkerPool:
 
     async def _execute(self, w: Worker, env: Envelope) -> None:
         spec, job = env.spec, env.job
-        clock = self._clock
-        started = clock.now()
         attempt = 0
         while True:
             attempt += 1
             job.attempt = attempt
-            error: BaseException
-            timed_out = False
+            last = attempt > spec.retries
             try:
-                result = await self._attempt(env)
-            except _DeadlineExpired as exc:
-                error, timed_out = exc.timeout_error, True
+                result = await self._attempt(w, env, last)
+            except _DeadlineExpired:
+                error: BaseException = TimeoutError()
+                timed_out = True
             except Exception as exc:
-                error = exc
+                error, timed_out = exc, False
             else:
-                w.jobs_total += 1
-                self.jobs_completed_total += 1
-                self._outcomes.record_outcome(
-                    spec.kind, clock.now() - started, ok=True, timed_out=False
-                )
-                env.resolve(result)
+                self._settle(w, env, result=result)
                 return
-            if attempt <= spec.retries and not env.future.done():
+            if not last and not w.settled and not env.future.done():
                 self._outcomes.record_retry(spec.kind)
                 continue
-            w.jobs_total += 1
-            w.failed_total += 1
-            self.jobs_failed_total += 1
-            w.last_error = f"{spec.kind}: {type(error).__name__}"
-            self._outcomes.record_outcome(
-                spec.kind, clock.now() - started, ok=False, timed_out=timed_out
-            )
-            final: JobFailed
-            if timed_out:
-                final = JobTimeout(f"job {job.id} ({spec.kind}) timed out after {spec.timeout}s "
-                                   f"on attempt {attempt}")  # fmt: skip
-            else:
-                final = JobFailed(f"job {job.id} ({spec.kind}) failed on attempt {attempt}: "
-                                  f"{type(error).__name__}")  # fmt: skip
-            final.__cause__ = error
-            env.reject(final)
+            self._settle(w, env, error=error, timed_out=timed_out)
             return
 
-    async def _attempt(self, env: Envelope) -> Any:
+    def _settle(
+        self,
+        w: Worker,
+        env: Envelope,
+        *,
+        result: Any = None,
+        error: BaseException | None = None,
+        timed_out: bool = False,
+    ) -> None:
+        """Count the job's outcome and deliver it to the submitter, once."""
+        if w.settled:
+            return
+        w.settled = True
+        spec, job = env.spec, env.job
+        w.jobs_total += 1
+        seconds = self._clock.now() - w.job_started
+        if error is None:
+            self.jobs_completed_total += 1
+            self._outcomes.record_outcome(spec.kind, seconds, ok=True, timed_out=False)
+            env.resolve(result)
+            return
+        w.failed_total += 1
+        self.jobs_failed_total += 1
+        w.last_error = f"{spec.kind}: {type(error).__name__}"
+        self._outcomes.record_outcome(spec.kind, seconds, ok=False, timed_out=timed_out)
+        final: JobFailed
+        if timed_out:
+            final = JobTimeout(
+                f"job {job.id} ({spec.kind}) timed out after {spec.timeout}s "
+                f"on attempt {job.attempt}"
+            )
+        else:
+            final = JobFailed(
+                f"job {job.id} ({spec.kind}) failed on attempt {job.attempt}: "
+                f"{type(error).__name__}"
+            )
+        final.__cause__ = error
+        env.reject(final)
+
+    async def _attempt(self, w: Worker, env: Envelope, last: bool) -> Any:
         """One attempt: lease a connection if pooled, run the handler under its timeout.
 
         Raises:
-            _DeadlineExpired: only when this attempt's own deadline expired; anything the
-                handler raises (a ``TimeoutError`` of its own included) propagates as is.
+            _DeadlineExpired: when this attempt's own deadline expired, whether the handler
+                obeyed the cancellation or returned later anyway; anything the handler
+                raises (a ``TimeoutError`` of its own included) propagates as is.
         """
         spec, job = env.spec, env.job
-        pooled = self._connections.enabled
-        pc = await self._connections.acquire() if pooled else None
+        pc = await self._connections.acquire() if self._connections.enabled else None
         job.connection = pc.raw if pc is not None else None
         broken = False
+        w.attempt_seq += 1
+        w.expired = False
+        timer = None
+        task = w.task
+        if spec.timeout is not None and task is not None:
+            cancelling = task.cancelling()
+            timer = asyncio.get_running_loop().call_later(
+                spec.timeout, self._expire, w, w.attempt_seq, last
+            )
         try:
-            if spec.timeout is None:
-                return await spec.handler(job)
-            deadline = asyncio.timeout(spec.timeout)
             try:
-                async with deadline:
-                    return await spec.handler(job)
-            except TimeoutError as exc:
-                if deadline.expired():
-                    raise _DeadlineExpired(exc) from exc
+                result = await spec.handler(job)
+            except asyncio.CancelledError:
+                if w.expired and task is not None and task.uncancel() <= cancelling:
+                    raise _DeadlineExpired from None
                 raise
+            if w.expired and task is not None:  # it swallowed the cancellation and returned
+                task.uncancel()
+                raise _DeadlineExpired
+            return result
         except (OSError, _DeadlineExpired):  # ConnectionError, TimeoutError are OSErrors
             broken = True  # the connection's state is unknown: close it
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
+            w.attempt_seq += 1
             job.connection = None
             if pc is not None:
                 self._connections.release(pc, broken=broken)
+
+    def _expire(self, w: Worker, seq: int, last: bool) -> None:
+        """An attempt's deadline: cancel it; on the last attempt, the submitter gets its answer."""
+        env = w.current
+        if w.attempt_seq != seq or env is None or w.task is None:
+            return
+        w.expired = True
+        w.task.cancel()
+        if last:  # whatever the handler does with its cancellation
+            self._settle(w, env, error=TimeoutError(), timed_out=True)
+        asyncio.get_running_loop().call_later(self._stuck_grace, self._check_stuck, w, seq)
+
+    def _check_stuck(self, w: Worker, seq: int) -> None:
+        """Past its deadline and the grace, the attempt still runs: replace its worker."""
+        env = w.current
+        if w.attempt_seq != seq or env is None or w.retiring is not None:
+            return
+        self._settle(w, env, error=TimeoutError(), timed_out=True)
+        w.state, w.retiring = "stuck", "stuck"
+        self._uncount(w)
+        self.stuck_total += 1
+        log.error("worker_stuck", worker_id=w.id, job_id=env.job.id, kind=env.spec.kind,
+                  attempt=env.job.attempt, running_seconds=self._clock.now() - w.job_started,
+                  detail="the handler ignores its cancellation; the worker is replaced",
+                  stack=task_stack(w.task) if w.task is not None else [])  # fmt: skip
+        if self._running:
+            self._spawn()
 
     def retire(self, worker_id: int, reason: str) -> bool:
         """Replace a worker: start its successor now, let it finish the job in hand."""
@@ -287,20 +363,38 @@ class WorkerPool:
             self._spawn()
 
     async def stop(self) -> None:
-        """Cancel every worker; a job in hand is failed with ``NotRunning``."""
+        """Cancel every worker; a job in hand is failed with ``NotRunning``.
+
+        Returns within ``stop_grace`` seconds: a worker whose handler refuses cancellation
+        is abandoned, logged with its stack, and its submitter gets ``NotRunning``.
+        """
         self._running = False
-        tasks = []
+        tasks: dict[asyncio.Task[None], Worker] = {}
         for w in self._workers.values():
             w.stop_requested = True
             if w.task is not None and not w.task.done():
                 w.task.cancel()
-                tasks.append(w.task)
-        await asyncio.gather(*tasks, return_exceptions=True)
+                tasks[w.task] = w
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self._stop_grace)
+            for task in pending:
+                self._abandon(tasks[task], task)
         self._workers.clear()
         self._alive = 0
 
+    def _abandon(self, w: Worker, task: asyncio.Task[None]) -> None:
+        self.abandoned_total += 1
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+        env = w.current
+        log.error("worker_abandoned", worker_id=w.id, job_id=env.job.id if env else None,
+                  detail=f"the handler refused cancellation for {self._stop_grace}s at stop",
+                  stack=task_stack(task))  # fmt: skip
+        w.settled = True
+        self._fail_in_hand(w, NotRunning("the job's handler refused to stop at shutdown"))
+
     def alive(self) -> int:
-        """Workers able to take new jobs (not dead, stopped or retiring); O(1)."""
+        """Workers able to take new jobs (not dead, stopped, stuck or retiring); O(1)."""
         return self._alive
 
     def busy(self) -> int:
@@ -317,9 +411,12 @@ class WorkerPool:
             "alive": self.alive(),
             "busy": busy,
             "idle": len(self._workers) - busy,
+            "stuck": sum(1 for w in self._workers.values() if w.state == "stuck"),
             "jobs_completed_total": self.jobs_completed_total,
             "jobs_failed_total": self.jobs_failed_total,
             "deaths_total": self.deaths_total,
+            "stuck_total": self.stuck_total,
+            "abandoned_total": self.abandoned_total,
             "workers": [
                 {
                     "id": w.id,
@@ -327,6 +424,7 @@ class WorkerPool:
                     "jobs_total": w.jobs_total,
                     "failed_total": w.failed_total,
                     "current_job": w.current.job.id if w.current is not None else None,
+                    "job_seconds": now - w.job_started if w.current is not None else None,
                     "age_seconds": now - w.started_at,
                     "last_error": w.last_error,
                 }

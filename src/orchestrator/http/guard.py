@@ -92,6 +92,7 @@ class GuardedRequestHandler(RequestHandler):
         self.guard = guard
         self._header_timer: Any = None
         self._counted = False
+        self._head = self._last_head = _HeadShape()
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -137,11 +138,15 @@ class GuardedRequestHandler(RequestHandler):
         self.force_close()
 
     def data_received(self, data: bytes) -> None:
+        in_head = self._payload_parser is None and not self._request_in_progress
+        if in_head:
+            self._head.feed(data)
         before = self._request_count
         super().data_received(data)
         if self._request_count != before:
-            self._disarm()  # a whole request head arrived
-        elif data and self._payload_parser is None and not self._request_in_progress:
+            self._disarm()  # a whole request head arrived (or one the parser refused)
+            self._last_head, self._head = self._head, _HeadShape()
+        elif data and in_head:
             self._arm()  # the start of a request head: it must complete in time
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -168,8 +173,13 @@ class GuardedRequestHandler(RequestHandler):
         else:
             self.guard.bad_requests_total += 1
             code, detail = "bad_request", "malformed request"
-            if isinstance(exc, LineTooLong):
-                status, code, detail = 431, "headers_too_large", "request line or header too long"
+            head = self._last_head
+            if isinstance(exc, LineTooLong) and head.long_request_line(self.max_line_size):
+                status, code, detail = 414, "uri_too_long", "request line too long"
+            elif isinstance(exc, LineTooLong):
+                status, code, detail = 431, "headers_too_large", "a header line is too long"
+            elif head.lines > self.max_headers:
+                status, code, detail = 431, "headers_too_large", "too many header lines"
             if not isinstance(exc, BadHttpMethod):  # non-HTTP noise on the port stays quiet
                 log.info("http_bad_request", request_id=rid, status=status,
                          error=type(exc).__name__)  # fmt: skip
@@ -177,6 +187,29 @@ class GuardedRequestHandler(RequestHandler):
                                   headers={"X-Request-ID": rid})  # fmt: skip
         response.force_close()
         return response
+
+
+class _HeadShape:
+    """Where a request head's first line ends, and how many lines it has: enough to tell a
+    request line that is too long (414) from header lines that are (431)."""
+
+    __slots__ = ("first_line_end", "lines", "seen")
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.lines = 0
+        self.first_line_end: int | None = None
+
+    def feed(self, data: bytes) -> None:
+        if self.first_line_end is None:
+            i = data.find(b"\n")
+            if i >= 0:
+                self.first_line_end = self.seen + i
+        self.seen += len(data)
+        self.lines += data.count(b"\n")
+
+    def long_request_line(self, limit: int) -> bool:
+        return self.first_line_end is None or self.first_line_end > limit
 
 
 def _address(peer: Any) -> str:

@@ -169,6 +169,11 @@ class StatsCollector(Collector):
                        router.get("routed_total", 0))  # fmt: skip
         yield _counter("queue_rejected_total", "Submissions refused because the queue was full.",
                        router.get("rejected_total", 0))  # fmt: skip
+        yield _gauge("queue_full_ratio",
+                     "Share of the last saturation_grace seconds the queue was full.",
+                     router.get("full_ratio", 0.0))  # fmt: skip
+        yield _gauge("queue_saturated", "1 while the router is saturated (unhealthy).",
+                     router.get("saturated", False))  # fmt: skip
 
     def _workers(self, workers: dict[str, Any]) -> Iterator[Any]:
         yield _gauge("workers_configured", "Workers the application should run.",
@@ -177,6 +182,13 @@ class StatsCollector(Collector):
         yield _gauge("workers_busy", "Workers running a job.", workers.get("busy", 0))
         yield _counter("worker_deaths_total", "Workers that died unexpectedly.",
                        workers.get("deaths_total", 0))  # fmt: skip
+        yield _gauge("workers_stuck", "Workers whose handler ignores its cancellation.",
+                     workers.get("stuck", 0))  # fmt: skip
+        yield _counter("workers_stuck_total", "Workers replaced because their handler was stuck.",
+                       workers.get("stuck_total", 0))  # fmt: skip
+        yield _counter("workers_abandoned_total",
+                       "Workers abandoned at stop because their handler refused to stop.",
+                       workers.get("abandoned_total", 0))  # fmt: skip
         if self._per_item:
             jobs = CounterMetricFamily(P + "worker_jobs_total", "Jobs run by each worker.",
                                        labels=["worker"])  # fmt: skip

@@ -22,6 +22,7 @@ from orchestrator.http.client import host_port
 from orchestrator.http.guard import ConnectionGuard, GuardedRunner
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
+from orchestrator.http.views import CATCH_ALL
 from orchestrator.types import Clock, Observable, StatsDict
 
 __all__ = ["HttpServer"]
@@ -135,7 +136,7 @@ class HttpServer:
             HttpServerError: when binding fails (port in use, permission, bad host).
         """
         s = self.settings
-        self.state.draining = False
+        self.state.draining, self.state.drain_until = False, None
         app = create_app(self._observable, s, clock=self._clock, state=self.state,
                          snapshot=self.snapshot, routes=self._routes)  # fmt: skip
         runner = GuardedRunner(app, guard=self.guard, access_log=None, handle_signals=False,
@@ -165,9 +166,24 @@ class HttpServer:
             log.warning("http_unauthenticated", host=s.http_host,
                         detail="no http_token: /stats is served unauthenticated")  # fmt: skip
 
-    def drain(self, draining: bool = True) -> None:
-        """Turn readiness 503 (or back to normal) while the server keeps answering."""
+    def routes(self) -> set[str]:
+        """The canonical path of every route the running server has (empty when stopped)."""
+        if self._runner is None:
+            return set()
+        app = self._runner.app
+        return {r.canonical for r in app.router.resources()} - {CATCH_ALL}
+
+    def drain(self, draining: bool = True, *, seconds: float | None = None) -> None:
+        """Turn readiness 503 (or back to normal) while the server keeps answering.
+
+        Args:
+            draining: on or off.
+            seconds: how long the drain lasts, announced in ``/ready``'s ``Retry-After``.
+        """
         self.state.draining = draining
+        self.state.drain_until = (
+            self._clock.now() + seconds if draining and seconds is not None else None
+        )
 
     async def stop(self) -> None:
         """Stop listening and finish requests in flight (bounded by the shutdown timeout)."""

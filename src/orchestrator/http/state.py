@@ -24,11 +24,19 @@ class HttpState:
     """What the server and the views share while the process lives."""
 
     draining: bool = False
+    drain_until: float | None = None
+    """When a timed drain ends (clock time); None for an admin drain, which has no end."""
     requests_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_CLASSES, 0))
     limiter: RateLimiter | None = None
     auth: TokenAuth | None = None
     last_healthy: bool | None = None
     by_route: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def drain_left(self, now: float) -> float | None:
+        """Seconds left of a timed drain (0 once over), or None when it has no end."""
+        if self.drain_until is None:
+            return None
+        return max(0.0, self.drain_until - now)
 
     def count(self, route: str | None, status: int) -> None:
         """Count one response by status class, overall and per route (None: ``other``)."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import structlog
 from aiohttp import web
 
+from orchestrator.environment import parse_bool
 from orchestrator.health import HealthReport
 from orchestrator.http import openapi, page
 from orchestrator.http.errors import ApiError
@@ -28,7 +30,9 @@ __all__ = [
     "admin_drain",
     "allowed_methods",
     "admin_undrain",
+    "endpoints",
     "fallback",
+    "flag",
     "health",
     "health_component",
     "index",
@@ -56,31 +60,66 @@ def _snapshot(request: web.Request) -> tuple[Snapshot, bool]:
         raise ApiError(500, "stats_unavailable", "the statistics could not be built") from exc
 
 
+def flag(request: web.Request, name: str) -> bool:
+    """A boolean query parameter: absent or ``0/false/no/off`` is off; empty or
+    ``1/true/yes/on`` is on.
+
+    Raises:
+        ApiError: 400 for any other value (which is not repeated back).
+    """
+    raw = request.query.get(name)
+    if raw is None:
+        return False
+    value = parse_bool(raw, empty=True) if raw == raw.strip() else None
+    if value is None:
+        raise ApiError(
+            400,
+            "bad_request",
+            f"?{name} is a flag: empty, 1, true, yes or on turn it on; 0, false, no or off "
+            "turn it off",
+        )
+    return value
+
+
 def _pretty(request: web.Request) -> bool:
-    return "pretty" in request.query
+    return flag(request, "pretty")
 
 
 def _may_see_reasons(request: web.Request) -> bool:
     return bool(request.get(AUTHORISED, True))
 
 
+REASON_HIDDEN = "hidden: send a valid bearer token to see it"
+"""A health reason as a caller without the token sees it (the same in every route)."""
+
+
+def _reason(request: web.Request, reason: str | None) -> str | None:
+    """``reason`` for a caller who may see it; else that it is hidden (None stays None)."""
+    if reason is None or _may_see_reasons(request):
+        return reason
+    return REASON_HIDDEN
+
+
 async def index(request: web.Request) -> web.Response:
-    """``GET /``: the endpoints this API serves (the status page when Accept asks for HTML)."""
+    """``GET /``: every route this server has (the status page when Accept asks for HTML)."""
     if page.wants_html(request):
         return await page.status_page(request)
-    base = {
-        "name": "orchestrator",
-        "endpoints": {
-            "/health": "aggregated health; 200 healthy, 503 not (?verbose for reasons)",
-            "/health/{component}": "one component's health",
-            "/live": "liveness: 200 while the process answers",
-            "/ready": "readiness: 200 when running, healthy and not draining",
-            "/stats": "all statistics (?pretty to indent)",
-            "/stats/{section}": "one section of the statistics",
-            "/openapi.json": "the OpenAPI 3.1 description of this API",
-        },
-    }
+    base = {"name": "orchestrator", "endpoints": endpoints(request.app)}
     return json_response(base, 200, {"Vary": "Accept"}, pretty=_pretty(request))
+
+
+def endpoints(app: web.Application) -> dict[str, str]:
+    """Each registered route's path and what it serves, read from the router itself."""
+    summaries = openapi.summaries()
+    out: dict[str, str] = {}
+    for resource in app.router.resources():
+        path = resource.canonical
+        if path == CATCH_ALL:
+            continue
+        methods = {route.method for route in resource} - {"HEAD"}
+        summary = summaries.get(path, "")
+        out[path] = summary if methods == {"GET"} else f"{', '.join(sorted(methods))}: {summary}"
+    return out
 
 
 def _health(request: web.Request) -> HealthReport:
@@ -100,11 +139,11 @@ def _health(request: web.Request) -> HealthReport:
 async def health(request: web.Request) -> web.Response:
     """``GET /health``: 200 when every component is healthy, 503 otherwise."""
     report = _health(request)
-    verbose = "verbose" in request.query
+    verbose = flag(request, "verbose")
     body = report.to_dict(verbose=verbose)
     if verbose and not _may_see_reasons(request):
         for check in body["checks"].values():
-            check["reason"] = None
+            check["reason"] = _reason(request, check["reason"])
     return json_response(body, 200 if report.healthy else 503, NO_STORE, pretty=_pretty(request))
 
 
@@ -113,11 +152,10 @@ async def health_component(request: web.Request) -> web.Response:
     name = request.match_info["component"]
     report = _health(request)
     check = report.components.get(name)
-    if check is None:
-        raise ApiError(404, "not_found", f"no component named {name!r}")
-    body = {"component": name, "healthy": check.healthy}
-    if _may_see_reasons(request):
-        body["reason"] = check.reason
+    if check is None:  # the name is not repeated back: it is the caller's input
+        names = ", ".join(report.components)
+        raise ApiError(404, "not_found", f"no component with that name; components: {names}")
+    body = {"component": name, "healthy": check.healthy, "reason": _reason(request, check.reason)}
     return json_response(body, 200 if check.healthy else 503, NO_STORE, pretty=_pretty(request))
 
 
@@ -128,16 +166,18 @@ async def live(request: web.Request) -> web.Response:
 
 async def ready(request: web.Request) -> web.Response:
     """``GET /ready``: 200 only when running, healthy and not draining; 503 with the reason."""
-    if request.app[STATE].draining:
-        body = {"ready": False, "reason": "draining"}
-        return json_response(body, 503, {**NO_STORE, "Retry-After": "5"})
+    state = request.app[STATE]
+    if state.draining:
+        headers = dict(NO_STORE)
+        left = state.drain_left(request.app[CLOCK].now())
+        if left is not None:  # an admin drain has no end to announce
+            headers["Retry-After"] = str(max(1, math.ceil(left)))
+        return json_response({"ready": False, "reason": "draining"}, 503, headers)
     report = _health(request)
     if report.healthy:
         return json_response({"ready": True}, 200, NO_STORE)
     failing = report.failing()
-    reason = ", ".join(
-        f"{name}: {why}" if _may_see_reasons(request) else name for name, why in failing.items()
-    )
+    reason = ", ".join(f"{name}: {_reason(request, why)}" for name, why in failing.items())
     return json_response({"ready": False, "reason": f"unhealthy: {reason}"}, 503, NO_STORE)
 
 
@@ -182,7 +222,8 @@ async def stats_section(request: web.Request) -> web.Response:
     snap, _ = _snapshot(request)
     section = snap.data.get(name)
     if not isinstance(section, dict):
-        raise ApiError(404, "not_found", f"no stats section named {name!r}")
+        names = ", ".join(k for k, v in snap.data.items() if isinstance(v, dict))
+        raise ApiError(404, "not_found", f"no stats section with that name; sections: {names}")
     return json_response(section, pretty=_pretty(request))
 
 
@@ -226,7 +267,7 @@ async def admin_drain(request: web.Request) -> web.Response:
     """``POST /admin/drain``: readiness 503 from now on (the instance leaves load balancers)."""
     state = request.app[STATE]
     if not state.draining:
-        state.draining = True
+        state.draining, state.drain_until = True, None
         log.warning("drain_requested", by="admin")
     return json_response({"draining": True}, 200, NO_STORE)
 
@@ -235,7 +276,7 @@ async def admin_undrain(request: web.Request) -> web.Response:
     """``POST /admin/undrain``: readiness follows health again."""
     state = request.app[STATE]
     if state.draining:
-        state.draining = False
+        state.draining, state.drain_until = False, None
         log.warning("undrain_requested", by="admin")
     return json_response({"draining": False}, 200, NO_STORE)
 

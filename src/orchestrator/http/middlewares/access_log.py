@@ -20,7 +20,8 @@ class AccessLog:
 
     Successful requests to probe routes are logged at debug (a ``sample`` fraction of
     them at info), so high-frequency polling does not flood the log; other successes at
-    info, client errors at info and server errors at warning, each with its error code;
+    info, client errors at info and server errors at warning, each with its error code,
+    except a probe's 503 (a verdict: unhealthy or draining, expected), logged at info;
     a flood of 429s logs one info line per client per 10 s, the rest at debug.
     The request id comes from structlog's context. Headers are never logged, so neither
     is an ``Authorization`` header.
@@ -62,7 +63,7 @@ class AccessLog:
         status = response.status
         log = self._log
         quiet = status == 429 and self._refused_lately(client)
-        if status >= 500:
+        if status >= 500 and not (probe and status == 503):  # a probe's 503 is a verdict
             emit = log.warning
         elif (status >= 400 and not quiet) or not probe or self._sampled():
             emit = log.info
@@ -76,13 +77,20 @@ class AccessLog:
             "route": route,
             "status": status,
             "duration_ms": round(duration * 1000, 3),
-            "bytes": response.body_length if response.prepared else _length(response),
+            "bytes": _sent(request, response),
             "client": client,
             "user_agent": request.headers.get("User-Agent", "")[:200],
         }
         if error is not None:
             fields["error"] = error
         emit(EVENT, **fields)
+
+
+def _sent(request: web.Request, response: web.StreamResponse) -> int:
+    """Bytes of body sent: none for HEAD, whatever a streamed response wrote."""
+    if request.method == "HEAD":
+        return 0
+    return response.body_length if response.prepared else _length(response)
 
 
 def _length(response: web.StreamResponse) -> int:

@@ -4,7 +4,7 @@
 writes it to docs/openapi.yaml); the app serves its own at ``/openapi.json``.
 """
 
-from orchestrator.http.openapi.paths import ADMIN_PATHS, REFERENCE, document, spec
+from orchestrator.http.openapi.paths import ADMIN_PATHS, REFERENCE, document, spec, summaries
 from orchestrator.http.openapi.schemas import COMPONENTS, SECTIONS
 
-__all__ = ["ADMIN_PATHS", "COMPONENTS", "REFERENCE", "SECTIONS", "document", "spec"]
+__all__ = ["ADMIN_PATHS", "COMPONENTS", "REFERENCE", "SECTIONS", "document", "spec", "summaries"]

@@ -19,7 +19,7 @@ from orchestrator.config import HttpSettings
 from orchestrator.http.openapi.schemas import COMPONENTS, SCHEMAS, SECTIONS
 from orchestrator.version import __version__
 
-__all__ = ["ADMIN_PATHS", "REFERENCE", "ROUTES", "document", "spec"]
+__all__ = ["ADMIN_PATHS", "REFERENCE", "ROUTES", "document", "spec", "summaries"]
 
 JSON = "application/json"
 
@@ -68,7 +68,8 @@ _NOT_MODIFIED = "not modified: `If-None-Match` names the current ETag (no body)"
 _STATS_HEADERS = ("ETag", "Cache-Control", "X-Cache", "X-Snapshot-Age-Ms", "Server-Timing")
 _ASSET_HEADERS = ("ETag", "Cache-Control")
 _UNAVAILABLE = _response("`stats_unavailable`: the statistics could not be built", _ERROR)
-_DRAINING = {"description": "seconds to wait: 5, only while draining",
+_DRAINING = {"description": "while a timed drain lasts (at stop): the seconds it has left, "
+                             "at least 1; absent for an admin drain",
              "schema": {"type": "string", "pattern": "^[0-9]+$"}}  # fmt: skip
 
 
@@ -209,12 +210,26 @@ def _string(description: str, **schema: Any) -> dict[str, Any]:
     return {"description": description, "schema": {"type": "string", **schema}}
 
 
+_FLAG = (
+    "a flag: empty, `1`, `true`, `yes` or `on` turn it on; `0`, `false`, `no` or `off` "
+    "(any case) turn it off; any other value is a 400"
+)
+_FLAG_WORDS = ("1", "true", "yes", "on", "0", "false", "no", "off")
+_FLAG_PATTERN = (
+    "^("
+    + "|".join(  # any case: JSON Schema patterns have no flags
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in word)
+        for word in _FLAG_WORDS
+    )
+    + ")?$"
+)
+
 PARAMETERS: dict[str, dict[str, Any]] = {
     "verbose": {"name": "verbose", "in": "query", "allowEmptyValue": True,
-                **_string("present: add `checks` with each component's verdict and reason "
-                          "(reasons only with the token when one is configured)")},
+                **_string("add `checks` with each component's verdict and reason (without the "
+                          "token a reason reads as hidden); " + _FLAG, pattern=_FLAG_PATTERN)},
     "pretty": {"name": "pretty", "in": "query", "allowEmptyValue": True,
-               **_string("present: indent the JSON body by two spaces")},
+               **_string("indent the JSON body by two spaces; " + _FLAG, pattern=_FLAG_PATTERN)},
     "component": {"name": "component", "in": "path", "required": True,
                   **_string("a component name", enum=list(COMPONENTS))},
     "section": {"name": "section", "in": "path", "required": True,
@@ -251,8 +266,9 @@ HEADERS: dict[str, dict[str, Any]] = {
 def _operation(method: str, route: _Route, protected: bool, limited: bool) -> dict[str, Any]:
     responses = {code: dict(body) for code, body in route.responses.items()}
     if method != "post":
-        responses["400"] = _response("`bad_request`: a GET or HEAD with a body, or a malformed "
-                                     "request (the connection closes)", _ERROR)  # fmt: skip
+        responses["400"] = _response("`bad_request`: a flag with another value, a GET or HEAD "
+                                     "with a body, or a malformed request (the connection "
+                                     "closes)", _ERROR)  # fmt: skip
     if protected:
         responses["401"] = _response("`unauthorized`: no valid bearer token", _ERROR,
                                      "WWW-Authenticate")  # fmt: skip
@@ -319,6 +335,11 @@ def spec(settings: HttpSettings | None = None) -> dict[str, Any]:
         }  # fmt: skip
         doc["security"] = [{"bearerAuth": []}]
     return doc
+
+
+def summaries() -> dict[str, str]:
+    """One line per documented path: what it serves."""
+    return {path: route.summary for path, route in ROUTES.items()}
 
 
 @functools.lru_cache(maxsize=16)

@@ -87,16 +87,24 @@ STATS_SCHEMAS: dict[str, Schema] = {
     "RouterStats": obj({
         "accepting": BOOL, "queued": COUNT, "capacity": COUNT, "routed_total": COUNT,
         "rejected_total": COUNT, "oldest_queued_age_seconds": SECONDS,
+        "full_ratio": {"type": "number", "minimum": 0, "maximum": 1,
+                       "description": "share of the last `saturation_grace` seconds the "
+                                      "queue was full"},
+        "saturated": {**BOOL, "description": "in a saturation episode (unhealthy)"},
     }),
     "Worker": obj({
         "id": ID,
-        "state": {"type": "string", "enum": ["idle", "busy", "draining", "stopped", "dead"]},
+        "state": {"type": "string",
+                  "enum": ["idle", "busy", "draining", "stuck", "stopped", "dead"]},
         "jobs_total": COUNT, "failed_total": COUNT, "current_job": nullable(ID),
+        "job_seconds": {**nullable(SECONDS), "description": "how long the current job runs"},
         "age_seconds": SECONDS, "last_error": nullable(STR),
     }),
     "WorkersStats": obj({
         "count": COUNT, "alive": COUNT, "busy": COUNT, "idle": COUNT,
+        "stuck": {**COUNT, "description": "workers whose handler ignores its cancellation"},
         "jobs_completed_total": COUNT, "jobs_failed_total": COUNT, "deaths_total": COUNT,
+        "stuck_total": COUNT, "abandoned_total": COUNT,
         "workers": {"type": "array", "items": ref("Worker"),
                     "description": "at most `stats_max_items` entries"},
         "workers_omitted": COUNT,
@@ -156,11 +164,13 @@ SCHEMAS: dict[str, Schema] = {
         {"healthy": BOOL, "timestamp": TIME,
          "components": mapping(BOOL, "each component's verdict")},
         {"checks": mapping(obj({"healthy": BOOL, "reason": nullable(STR)}),
-                           "with `?verbose`; reasons are null without the token")},
+                           "with `?verbose`; without the token a reason reads `hidden: "
+                           "send a valid bearer token to see it`")},
     ),
     "ComponentHealth": obj(
-        {"component": {"type": "string", "enum": list(COMPONENTS)}, "healthy": BOOL},
-        {"reason": {**nullable(STR), "description": "only when the caller may see reasons"}},
+        {"component": {"type": "string", "enum": list(COMPONENTS)}, "healthy": BOOL,
+         "reason": {**nullable(STR), "description": "why (null: nothing to say); without "
+                    "the token `hidden: send a valid bearer token to see it`"}},
     ),
     "Live": obj({"status": {"const": "alive"}}),
     "Ready": {"oneOf": [
