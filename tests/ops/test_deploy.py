@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -44,19 +43,47 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
 # -- Prometheus ---------------------------------------------------------------------------
 
 
-def test_promtool_checks_alert_rules() -> None:
-    """`promtool check rules` accepts alerts.yml and counts as many rules as the file names."""
-    result = promtool("check", "rules", str(ALERTS))
+RUNBOOK_BASE = "https://runbooks.example.test/orchestrator/docs"
+
+
+def render(text: str, base: str = RUNBOOK_BASE) -> str:
+    """The rules as installed: ``${RUNBOOK_BASE_URL}`` replaced, as ``envsubst`` does."""
+    return text.replace("${RUNBOOK_BASE_URL}", base)
+
+
+@pytest.fixture
+def rendered(tmp_path: Path) -> Path:
+    """alerts.yml and alerts_test.yml rendered with a runbook base URL into ``tmp_path``."""
+    for source in (ALERTS, ALERTS_TEST):
+        (tmp_path / source.name).write_text(render(source.read_text()))
+    return tmp_path
+
+
+@pytest.mark.parametrize("which", ["rendered", "as-shipped"])
+def test_promtool_checks_alert_rules(rendered: Path, which: str) -> None:
+    """`promtool check rules` accepts alerts.yml, rendered or not, and counts every rule."""
+    path = rendered / ALERTS.name if which == "rendered" else ALERTS
+    result = promtool("check", "rules", str(path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"SUCCESS: {len(RULES)} rules found" in result.stdout
 
 
-def test_promtool_unit_tests_pass() -> None:
-    """`promtool test rules` passes, and alerts_test.yml exercises every alert."""
-    result = promtool("test", "rules", str(ALERTS_TEST))
+def test_promtool_unit_tests_pass(rendered: Path) -> None:
+    """`promtool test rules` passes on the rendered rules; alerts_test.yml tests every alert."""
+    result = promtool("test", "rules", str(rendered / ALERTS_TEST.name))
     assert result.returncode == 0, result.stdout + result.stderr
     tested = set(re.findall(r"alertname:\s*(\w+)", ALERTS_TEST.read_text()))
     assert tested == {rule.name for rule in RULES}
+    assert (
+        f'runbook_url: "{RUNBOOK_BASE}/operations.md#' in (rendered / ALERTS_TEST.name).read_text()
+    )
+
+
+def test_the_runbook_base_is_the_rules_one_parameter() -> None:
+    """Every runbook_url is ${RUNBOOK_BASE_URL} plus a section of docs/operations.md."""
+    for rule in RULES:
+        url = render(rule.fields["runbook_url"], "BASE")
+        assert url.startswith("BASE/operations.md#"), rule.name
 
 
 def test_promtool_checks_config(tmp_path: Path) -> None:
@@ -67,7 +94,7 @@ def test_promtool_checks_config(tmp_path: Path) -> None:
     token.write_text("ops-test-token\n")
     config = tmp_path / "prometheus.yml"
     config.write_text(text.replace(credentials, str(token)))
-    shutil.copy(ALERTS, tmp_path / "alerts.yml")
+    (tmp_path / "alerts.yml").write_text(render(ALERTS.read_text()))
     result = promtool("check", "config", str(config))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 1 rule files found" in result.stdout
@@ -103,7 +130,7 @@ def test_alert_is_documented(rule: AlertRule) -> None:
     assert rule.fields.get("summary")
     assert rule.fields.get("description")
     page, _, anchor = rule.fields["runbook_url"].partition("#")
-    assert page == "docs/operations.md"
+    assert page == "${RUNBOOK_BASE_URL}/operations.md"
     assert anchor in anchors(OPERATIONS.read_text())
 
 
