@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 __all__ = [
     "ALERTS",
     "ALERTS_TEST",
+    "BLACKBOX",
     "DASHBOARD",
     "KUBERNETES",
     "OPERATIONS",
@@ -37,6 +38,7 @@ __all__ = [
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = ROOT / "deploy" / "prometheus" / "alerts.yml"
 ALERTS_TEST = ROOT / "deploy" / "prometheus" / "alerts_test.yml"
+BLACKBOX = ROOT / "deploy" / "prometheus" / "blackbox.yml"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus" / "prometheus.yml"
 DASHBOARD = ROOT / "deploy" / "grafana" / "orchestrator-dashboard.json"
 KUBERNETES = ROOT / "deploy" / "kubernetes" / "deployment.yaml"
@@ -57,7 +59,7 @@ def require_binary(name: str) -> str:
     path = shutil.which(name)
     if path is None:
         if os.environ.get("CI"):
-            pytest.fail(f"{name} is required in CI (.ci/run installs Debian's prometheus)")
+            pytest.fail(f"{name} is required in CI (.ci/run installs it with apt-get)")
         pytest.skip(f"{name} not installed")
     return path
 
