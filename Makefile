@@ -13,12 +13,12 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 # `make run` installs the runtime dependencies only; the other targets add the test extras.
-$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(RUNTIME_STAMP): pyproject.toml runtime-requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e .
 	touch $(RUNTIME_STAMP)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+$(STAMP): pyproject.toml runtime-requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e '.[test]'
 	touch $(STAMP) $(RUNTIME_STAMP)
 
 # Flags: make run ARGS="--http-port 9090 --workers 8"; or ORCHESTRATOR_HTTP_PORT=9090 make run
