@@ -141,7 +141,7 @@
 
   /* -- sparklines --------------------------------------------------------------------- */
 
-  function sparkline(series, label, width, height) {
+  function sparkline(series, label, width, height, ceiling) {
     const svg = document.createElementNS(SVG_NS, "svg");
     svg.setAttribute("viewBox", "0 0 " + width + " " + height);
     svg.setAttribute("width", String(width));
@@ -156,8 +156,10 @@
     // does not squeeze its first seconds into the right edge.
     const span = samples.length ? Math.min(WINDOW_SECONDS, Math.max(60, end - samples[0].t)) : WINDOW_SECONDS;
     const start = end - span;
-    let max = 0;
-    for (const s of series) for (const [, v] of s.points) max = Math.max(max, v);
+    // A gauge is drawn against its limit (the chart is full only when the gauge is);
+    // a rate against its own peak.
+    let max = ceiling > 0 ? ceiling : 0;
+    if (!(ceiling > 0)) for (const s of series) for (const [, v] of s.points) max = Math.max(max, v);
     const scale = max > 0 ? (height - 3) / max : 0;
     const baseline = document.createElementNS(SVG_NS, "line");
     baseline.setAttribute("x1", "0");
@@ -296,7 +298,9 @@
           const value = row[col.key];
           const text = col.format ? col.format(value, row) : value === null || value === undefined ? "–" : String(value);
           const classes = [col.numeric ? "num" : "", col.cls ? col.cls(value, row) : ""].join(" ").trim();
-          return h(i === 0 ? "th" : "td", { scope: i === 0 ? "row" : null, className: classes || null, text });
+          return h(i === 0 ? "th" : "td", {
+            scope: i === 0 ? "row" : null, className: classes || null, text, "data-label": col.label,
+          });
         });
         return h("tr", null, cells);
       }));
@@ -311,6 +315,7 @@
     { key: "jobs_total", label: "Jobs", numeric: true, format: count },
     { key: "failed_total", label: "Failed", numeric: true, format: count },
     { key: "current_job", label: "Current job", numeric: true, format: (v) => (v === null ? "–" : "#" + v) },
+    { key: "job_seconds", label: "Running for", numeric: true, format: duration },
     { key: "age_seconds", label: "Age", numeric: true, format: duration },
     { key: "last_error", label: "Last error", format: (v) => v || "–", cls: (v) => (v ? "error-text" : "") },
   ], state.sort.workers, "No workers listed.");
@@ -336,12 +341,14 @@
         let reason = check.reason;
         if (!reason) reason = check.healthy ? "–" : state.needToken ? "reason shown with the token" : "no reason given";
         const row = h("tr", { className: check.healthy ? "" : "row-bad" }, [
-          h("th", { scope: "row", text: name }),
-          h("td", null, [h("span", {
+          h("th", { scope: "row", text: name, "data-label": "Component" }),
+          h("td", { "data-label": "Status" }, [h("span", {
             className: "pill " + (check.healthy ? "pill-ok" : "pill-bad"),
             text: check.healthy ? "healthy" : "unhealthy",
           })]),
-          h("td", { className: "reason", text: reason }),
+          h("td", { className: "reason", "data-label": "Reason" }, [
+            h("span", { className: "reason-text", text: reason, title: reason, tabindex: check.reason ? "0" : null }),
+          ]),
         ]);
         row.dataset.component = name;
         row.dataset.healthy = String(check.healthy);
@@ -359,11 +366,18 @@
     if (overall.className !== className) overall.className = className;
   }
 
-  function renderReady(res) {
+  function renderReady(res, health) {
     const draining = res.status === 503 && res.body && res.body.reason === "draining";
     const banner = byId("draining");
     if (draining) {
-      setText(banner, "Draining: the application is finishing the work in flight and will stop; /ready answers 503.");
+      // Stopping turns the lifecycle unhealthy (it is draining); an admin drain leaves
+      // every component healthy: the instance only left its load balancers.
+      const components = (health && health.body && health.body.components) || {};
+      const stopping = components.lifecycle === false;
+      banner.dataset.kind = stopping ? "stopping" : "admin";
+      setText(banner, stopping
+        ? "Draining: the application is finishing the work in flight and will stop; /ready answers 503."
+        : "Out of rotation: drained by an operator (POST /admin/drain). /ready answers 503 so load balancers send nothing new; everything else keeps working. POST /admin/undrain puts it back.");
     }
     show(banner, draining);
     let text = "–";
@@ -414,17 +428,18 @@
         140, 30,
       );
       const lat = k.latency_seconds || {};
+      const cell = (label, text, cls) => h("td", { className: cls, text, "data-label": label });
       const row = h("tr", null, [
-        h("th", { scope: "row", text: kind }),
-        h("td", { className: "spark-cell" }, [spark]),
-        h("td", { className: "num", text: rate(now) }),
-        h("td", { className: "num" + (fails ? " error-text" : ""), text: rate(fails) }),
-        h("td", { className: "num", text: count(k.succeeded_total) }),
-        h("td", { className: "num" + (k.failed_total ? " error-text" : ""), text: count(k.failed_total) }),
-        h("td", { className: "num", text: count(k.retried_total) }),
-        h("td", { className: "num", text: count(k.timed_out_total) }),
-        h("td", { className: "num", text: latency(lat.p50) }),
-        h("td", { className: "num", text: latency(lat.p99) }),
+        h("th", { scope: "row", text: kind, "data-label": "Kind" }),
+        h("td", { className: "spark-cell", "data-label": "Last 5 minutes" }, [spark]),
+        cell("Finished/s", rate(now), "num"),
+        cell("Failed/s", rate(fails), "num" + (fails ? " error-text" : "")),
+        cell("Succeeded", count(k.succeeded_total), "num"),
+        cell("Failed", count(k.failed_total), "num" + (k.failed_total ? " error-text" : "")),
+        cell("Retried", count(k.retried_total), "num"),
+        cell("Timeouts", count(k.timed_out_total), "num"),
+        cell("p50", latency(lat.p50), "num"),
+        cell("p99", latency(lat.p99), "num"),
       ]);
       row.dataset.kind = kind;
       return row;
@@ -437,7 +452,8 @@
     setText(byId("queue-text"), count(queued) + " / " + count(capacity));
     meter(byId("queue-bar"), queued, capacity, queued + " of " + capacity + " queued");
     byId("queue-spark").replaceChildren(
-      sparkline([{ points: gaugeSeries("queued"), cls: "spark-rate", area: true }], "Queue depth over the last 5 minutes", 240, 24),
+      sparkline([{ points: gaugeSeries("queued"), cls: "spark-rate", area: true }],
+        "Queue depth over the last 5 minutes, out of " + count(capacity), 240, 24, capacity),
     );
     setText(byId("queue-facts"),
       (router.accepting === false ? "not accepting · " : "")
@@ -455,7 +471,8 @@
     setText(byId("pool-text"), count(inUse) + " in use / " + count(pool.size) + " open / " + count(max) + " max");
     meter(byId("pool-bar"), inUse, max, inUse + " of " + max + " connections in use");
     byId("pool-spark").replaceChildren(
-      sparkline([{ points: gaugeSeries("inUse"), cls: "spark-rate", area: true }], "Connections in use over the last 5 minutes", 240, 24),
+      sparkline([{ points: gaugeSeries("inUse"), cls: "spark-rate", area: true }],
+        "Connections in use over the last 5 minutes, out of " + count(max), 240, 24, max),
     );
     setText(byId("pool-facts"),
       count(pool.idle) + " idle · " + count(pool.connecting) + " connecting · " + count(pool.waiting) + " waiting · "
@@ -482,16 +499,23 @@
     omitted("connections-omitted", pool.connections_omitted, "connections");
   }
 
+  // Routes whose 503 is a verdict (unhealthy, or draining on purpose), not a failure.
+  const VERDICT_ROUTES = ["/health", "/health/{component}", "/ready"];
+
   function renderHttp(http) {
     const req = http.requests_total || {};
     const rl = http.rate_limit || {};
     const auth = http.auth || {};
     const snap = http.snapshot || {};
+    const byRoute = http.requests_by_route || {};
+    const verdicts = VERDICT_ROUTES.reduce((n, route) => n + ((byRoute[route] || {})["5xx"] || 0), 0);
+    const errors = Math.max(0, (req["5xx"] || 0) - verdicts);
     facts(byId("http-facts"), [
       ["2xx", count(req["2xx"])],
       ["3xx", count(req["3xx"])],
       ["4xx", count(req["4xx"]), req["4xx"] ? "warn" : ""],
-      ["5xx", count(req["5xx"]), req["5xx"] ? "bad" : ""],
+      ["5xx errors", count(errors), errors ? "bad" : ""],
+      ["503 verdicts (health, ready)", count(verdicts), "verdict"],
       ["401 unauthorised", auth.enabled ? count(auth.failures_total) : "auth off"],
       ["429 rate limited", rl.enabled ? count(rl.rejected_total) : "limit off"],
       ["Clients (rate limit)", rl.enabled ? count(rl.clients) : "–"],
@@ -659,7 +683,7 @@
     }
     if (health.body && (health.status === 200 || health.status === 503)) renderHealth(health.body);
     else if (health.status !== 429) message = message || problem(health, "/health");
-    renderReady(ready);
+    renderReady(ready, health);
     notice(message || recoveredMessage());
     setText(byId("updated"), state.lastData ? clock(state.lastData) : state.needToken ? "needs token" : "–");
     return wait;
