@@ -156,7 +156,7 @@ async def test_token_form_asks_again_after_a_wrong_token(
 async def test_draining_and_unreachable_then_recovered(
     demo: DemoFactory, browser: DevTools
 ) -> None:
-    """Draining shows a banner; a stopped server shows "unreachable since"; both recover."""
+    """A drain shows a banner; a stopped server shows "unreachable since"; both recover."""
     app = await demo()
     port = app.http_port
     await browser.open(page_url(app))
@@ -172,7 +172,7 @@ async def test_draining_and_unreachable_then_recovered(
         "!document.getElementById('draining').hidden"
         " && document.getElementById('draining').textContent"
     )
-    assert banner.startswith("Draining:")
+    assert banner.startswith("Out of rotation:")  # drained while every component is healthy
     app.http_server.drain(False)
     await browser.wait_for("document.getElementById('draining').hidden")
 
