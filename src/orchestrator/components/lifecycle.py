@@ -9,30 +9,18 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Iterable, Sequence
-from enum import StrEnum
 from typing import Protocol
 
 import structlog
 
 from orchestrator.clock import utc_iso
 from orchestrator.health import ComponentHealth
+from orchestrator.state import State
 from orchestrator.types import Clock, Component, StatsDict
 
 __all__ = ["Lifecycle", "State"]
 
 log = structlog.get_logger("orchestrator.lifecycle")
-
-
-class State(StrEnum):
-    """Application states, in their usual order."""
-
-    CREATED = "created"
-    STARTING = "starting"
-    RUNNING = "running"
-    DRAINING = "draining"
-    STOPPING = "stopping"
-    STOPPED = "stopped"
-    FAILED = "failed"
 
 
 class Respawner(Protocol):

@@ -19,11 +19,12 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from orchestrator.http.snapshot import Snapshot
+from orchestrator.state import State
 from orchestrator.types import Observable
 
 __all__ = ["MetricsRenderer", "StatsCollector"]
 
-STATES = ("created", "starting", "running", "draining", "stopping", "stopped", "failed")
+STATES = tuple(State)
 P = "orchestrator_"
 
 

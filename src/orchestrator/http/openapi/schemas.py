@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from orchestrator.state import State
+
 __all__ = ["COMPONENTS", "SCHEMAS", "SECTIONS"]
 
 COMPONENTS = ("registry", "pool", "router", "workers", "lifecycle", "recycler")
@@ -17,7 +19,7 @@ COMPONENTS = ("registry", "pool", "router", "workers", "lifecycle", "recycler")
 SECTIONS = ("application", *COMPONENTS, "http")
 """The object-valued sections of the stats snapshot."""
 
-LIFECYCLE_STATES = ["created", "starting", "running", "draining", "stopping", "stopped", "failed"]
+LIFECYCLE_STATES = [state.value for state in State]
 
 Schema = dict[str, Any]
 
