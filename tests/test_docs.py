@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,16 @@ def test_every_setting_documented(field: dataclasses.Field[object]) -> None:
     rows = [line for line in DOC.splitlines() if line.startswith(f"| `{field.name}` |")]
     assert len(rows) == 1, f"{field.name} missing from docs/configuration.md"
     assert f"`{env_name(field)}`" in rows[0]
+
+
+def test_the_endpoint_table_lists_every_route() -> None:
+    """docs/http-api.md's endpoint table names each route of the route table, and no other."""
+    from orchestrator.http.routes import ROUTES
+
+    api = (Path(__file__).parent.parent / "docs" / "http-api.md").read_text()
+    table = api.split("## Endpoints", 1)[1].split("\n\n", 2)[1]
+    documented = set()
+    for row in table.splitlines()[2:]:
+        first = row.split("|")[1]
+        documented |= set(re.findall(r"`(?:[A-Z]+ )?(/[^`]*)`", first))
+    assert documented == {route.path for route in ROUTES}

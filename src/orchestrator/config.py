@@ -20,8 +20,6 @@ from orchestrator.errors import ConfigError
 __all__ = [
     "ENV_PREFIX",
     "FORWARDED_HEADERS",
-    "PROBE_PATHS",
-    "STATUS_PAGE_ASSETS",
     "CoreSettings",
     "HttpSettings",
     "split_settings",
@@ -112,12 +110,6 @@ def _env(name: str) -> dict[str, str]:
     return {"env": ENV_PREFIX + "HTTP_" + name}
 
 
-PROBE_PATHS: tuple[str, ...] = ("/health", "/health/{component}", "/live", "/ready")
-"""Routes that probes poll: public and exempt from rate limiting by default."""
-
-STATUS_PAGE_ASSETS: tuple[str, ...] = ("/static/status.css", "/static/status.js")
-"""The status page's stylesheet and script: public by default, like the page at ``/``."""
-
 FORWARDED_HEADERS = ("x-forwarded-for", "forwarded")
 """The headers a trusted proxy may name the client in (``forwarded_header``)."""
 
@@ -142,16 +134,15 @@ class HttpSettings:
     stats_ttl: float = field(default=1.0, metadata=_env("STATS_TTL"))
     stats_slow_threshold: float = field(default=0.05, metadata=_env("STATS_SLOW_THRESHOLD"))
     http_token: tuple[str, ...] = field(default=(), repr=False, metadata=_env("TOKEN"))
-    http_public_paths: tuple[str, ...] = field(
-        default=("/", *PROBE_PATHS, *STATUS_PAGE_ASSETS, "/openapi.json"),
-        metadata=_env("PUBLIC_PATHS"),
-    )
+    http_public_paths: tuple[str, ...] | None = field(default=None, metadata=_env("PUBLIC_PATHS"))
+    """Routes served without a token; None: the public and probe routes of the route table."""
     rate_limit: float | None = field(default=100.0, metadata=_env("RATE_LIMIT"))
     rate_limit_burst: int | None = field(default=None, metadata=_env("RATE_LIMIT_BURST"))
     rate_limit_max_clients: int = field(default=10_000, metadata=_env("RATE_LIMIT_MAX_CLIENTS"))
-    rate_limit_exempt_paths: tuple[str, ...] = field(
-        default=PROBE_PATHS, metadata=_env("RATE_LIMIT_EXEMPT_PATHS")
+    rate_limit_exempt_paths: tuple[str, ...] | None = field(
+        default=None, metadata=_env("RATE_LIMIT_EXEMPT_PATHS")
     )
+    """Routes never rate limited; None: the probe routes of the route table."""
     trusted_proxies: tuple[str, ...] = field(default=(), metadata=_env("TRUSTED_PROXIES"))
     forwarded_header: str = field(default="x-forwarded-for", metadata=_env("FORWARDED_HEADER"))
     cors_origins: tuple[str, ...] = field(default=(), metadata=_env("CORS_ORIGINS"))
@@ -190,6 +181,8 @@ class HttpSettings:
         self._check_tokens()
         for name in ("http_public_paths", "rate_limit_exempt_paths"):
             paths = getattr(self, name)
+            if paths is None:
+                continue
             if not isinstance(paths, tuple) or not all(
                 isinstance(p, str) and p.startswith("/") for p in paths
             ):

@@ -15,6 +15,7 @@ from orchestrator import FakeClock, HttpServerError
 from orchestrator.config import HttpSettings
 from orchestrator.health import HealthReport
 from orchestrator.http import HttpServer
+from orchestrator.http.route import Access, Route
 from orchestrator.types import StatsDict
 from tests.fakes import until
 from tests.http.conftest import make_app
@@ -146,7 +147,7 @@ async def test_request_in_flight_completes_on_shutdown() -> None:
         return web.Response(text="finished")
 
     settings = HttpSettings(enable_http=True, http_host="127.0.0.1", http_port=0)
-    server = HttpServer(StaticObservable(), settings, routes=[("GET", "/slow", slow)])
+    server = HttpServer(StaticObservable(), settings, routes=[Route("/slow", slow, Access.PUBLIC)])
     await server.start()
     port = server.port
     assert port is not None

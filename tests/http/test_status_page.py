@@ -9,9 +9,10 @@ import orjson
 import pytest
 
 from orchestrator import Application
-from orchestrator.config import STATUS_PAGE_ASSETS, HttpSettings
-from orchestrator.http.app import ROUTES
+from orchestrator.config import HttpSettings
 from orchestrator.http.page import ASSETS
+from orchestrator.http.route import Access, public_paths
+from orchestrator.http.routes import ROUTES
 from tests.http.conftest import CANARY, Serve
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
@@ -172,8 +173,8 @@ async def test_unknown_static_path_is_not_served(serve: Serve) -> None:
 
 
 def test_asset_routes_are_public_by_default() -> None:
-    """Every asset route is registered and public by default, as the page needs."""
-    routes = {path for path, _ in ROUTES}
-    assert set(STATUS_PAGE_ASSETS) == set(ASSETS) - {"/"}
-    assert set(ASSETS) <= routes
-    assert set(ASSETS) <= set(HttpSettings().http_public_paths)
+    """Every asset route is in the route table and public by default, as the page needs."""
+    routes = {r.path: r for r in ROUTES}
+    assert set(ASSETS) <= set(routes)
+    assert all(routes[path].access is Access.PUBLIC for path in ASSETS)
+    assert set(ASSETS) <= public_paths(ROUTES, HttpSettings())

@@ -35,8 +35,10 @@ from multidict import CIMultiDict
 from orchestrator import Application, FakeClock
 from orchestrator.config import HttpSettings
 from orchestrator.http import create_app
+from orchestrator.http.keys import ROUTE_TABLE, SETTINGS
 from orchestrator.http.middlewares.auth import TokenAuth
 from orchestrator.http.middlewares.rate_limit import RateLimiter
+from orchestrator.http.route import public_paths
 from tests.fakes import FakeFactory
 from tests.http.conftest import CANARY, make_app
 
@@ -299,8 +301,9 @@ CREDENTIALS: dict[str, list[bytes]] = {
 """Raw ``Authorization`` header lines; only "right" carries the valid token."""
 
 
-def protected_routes(app: web.Application, public: tuple[str, ...]) -> dict[str, set[str]]:
+def protected_routes(app: web.Application) -> dict[str, set[str]]:
     """Canonical path → methods of every registered route that is not public."""
+    public = public_paths(app[ROUTE_TABLE], app[SETTINGS])
     routes: dict[str, set[str]] = {}
     for route in app.router.routes():
         canonical = route.resource.canonical if route.resource is not None else ""
@@ -351,9 +354,10 @@ def test_every_non_public_route_is_enumerated_as_protected() -> None:
     """The registered routes minus the public ones: stats, metrics, admin and the catch-all."""
     app = Application()
     settings = app.http_settings.replace(http_token=(CANARY,))
-    routes = protected_routes(create_app(app, settings), settings.http_public_paths)
+    served = create_app(app, settings)
+    routes = protected_routes(served)
     assert {"/stats", "/stats/{section}", "/metrics", "/admin/drain", "/{tail}"} <= set(routes)
-    assert not set(routes) & set(settings.http_public_paths)
+    assert not set(routes) & public_paths(served[ROUTE_TABLE], settings)
 
 
 @pytest.mark.parametrize("credential", list(CREDENTIALS), ids=list(CREDENTIALS))
@@ -368,9 +372,7 @@ async def test_auth_matrix_over_every_protected_route(
         try:
             port = app.http_port
             assert port is not None
-            routes = protected_routes(
-                create_app(app, app.http_settings), app.http_settings.http_public_paths
-            )
+            routes = protected_routes(create_app(app, app.http_settings))
             cases = [
                 (canonical, allowed, method, name, target)
                 for canonical, allowed in sorted(routes.items())

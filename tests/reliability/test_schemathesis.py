@@ -1,6 +1,6 @@
 """Schemathesis against a live server: no 5xx and no response outside the OpenAPI document.
 
-The document is ``spec(settings)`` of the server under test, so every operation the app
+The document is ``spec(settings, ROUTES)`` of the server under test, so every operation the app
 registers is exercised, with the bearer token and without it, and every response is held
 to the document: its status, content type, body schema and headers (all default checks).
 ``make soak`` (``ORCHESTRATOR_SOAK=1``) raises the number of examples per operation.
@@ -27,6 +27,7 @@ from hypothesis import settings
 from orchestrator import Application, Job
 from orchestrator.config import HttpSettings
 from orchestrator.http.openapi import spec
+from orchestrator.http.routes import ROUTES
 
 SOAK = os.environ.get("ORCHESTRATOR_SOAK") == "1"
 MAX_EXAMPLES = 500 if SOAK else 25
@@ -53,7 +54,9 @@ def load(http: HttpSettings, token: str | None = None) -> schemathesis.schemas.B
     }
     if token is not None:
         config["auth"] = {"openapi": {"bearerAuth": {"bearer": token}}}
-    return schemathesis.openapi.from_dict(spec(http), config=schemathesis.Config.from_dict(config))
+    return schemathesis.openapi.from_dict(
+        spec(http, ROUTES), config=schemathesis.Config.from_dict(config)
+    )
 
 
 with_token = load(SECURED, TOKEN)

@@ -5,40 +5,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
-from orchestrator.http import page, views
+from orchestrator.http import views
 from orchestrator.http.chain import Chain
-from orchestrator.http.keys import CLOCK, METRICS, OBSERVABLE, SETTINGS, SNAPSHOT, STATE
+from orchestrator.http.keys import (
+    CLOCK,
+    DOCUMENT,
+    METRICS,
+    OBSERVABLE,
+    ROUTE_TABLE,
+    SETTINGS,
+    SNAPSHOT,
+    STATE,
+)
 from orchestrator.http.metrics import MetricsRenderer
+from orchestrator.http.openapi.document import Document
+from orchestrator.http.route import CATCH_ALL_PATTERN, Route, served
+from orchestrator.http.routes import ROUTES
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
 from orchestrator.types import Clock, Observable
 
-__all__ = ["ADMIN_ROUTES", "ROUTES", "create_app"]
-
-ROUTES: tuple[tuple[str, Handler], ...] = (
-    ("/", views.index),
-    ("/health", views.health),
-    ("/health/{component}", views.health_component),
-    ("/live", views.live),
-    ("/ready", views.ready),
-    ("/stats", views.stats),
-    ("/stats/{section}", views.stats_section),
-    ("/metrics", views.metrics),
-    ("/openapi.json", views.openapi_document),
-    ("/static/status.css", page.stylesheet),
-    ("/static/status.js", page.script),
-)
-"""Every GET (and HEAD) route: path and view."""
-
-ADMIN_ROUTES: tuple[tuple[str, Handler], ...] = (
-    ("/admin/drain", views.admin_drain),
-    ("/admin/undrain", views.admin_undrain),
-)
-"""POST routes that change state; they exist only when a token is configured."""
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -48,7 +38,7 @@ def create_app(
     clock: Clock | None = None,
     state: HttpState | None = None,
     snapshot: SnapshotCache | None = None,
-    routes: Sequence[tuple[str, str, Handler]] = (),
+    routes: Sequence[Route] = (),
 ) -> web.Application:
     """Build the HTTP API around ``observable``.
 
@@ -58,29 +48,32 @@ def create_app(
         clock: time source for the snapshot cache.
         state: shared drain flag and counters (a fresh one when None).
         snapshot: an existing snapshot cache to serve from (a new one when None).
-        routes: further ``(method, path, handler)`` routes, behind the same chain.
+        routes: further routes, behind the same chain, after the route table's.
     """
     settings = settings or HttpSettings()
     clock = clock or MonotonicClock()
     state = state or HttpState()
+    table = served((*ROUTES, *routes), settings)
     app = web.Application()
     app[OBSERVABLE] = observable
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[STATE] = state
+    app[ROUTE_TABLE] = table
+    app[DOCUMENT] = Document(settings, table)
     app[SNAPSHOT] = snapshot or SnapshotCache(
-        observable.get_stats, ttl=settings.stats_ttl, clock=clock,
+        observable.get_stats,
+        ttl=settings.stats_ttl,
+        clock=clock,
         slow_threshold=settings.stats_slow_threshold,
-    )  # fmt: skip
+    )
     app[METRICS] = MetricsRenderer(observable, per_item=settings.metrics_per_item)
-    chain = Chain(settings, state)
-    for path, view in ROUTES:
-        app.router.add_get(path, chain.wrap(view, path))
-    if settings.http_token:
-        for path, view in ADMIN_ROUTES:
-            app.router.add_post(path, chain.wrap(view, path))
-    for method, path, view in routes:
-        app.router.add_route(method, path, chain.wrap(view, path))
+    chain = Chain(settings, state, table)
+    for route in table:
+        if route.method == "GET":  # and HEAD
+            app.router.add_get(route.path, chain.wrap(route))
+        else:
+            app.router.add_route(route.method, route.path, chain.wrap(route))
     # Last: whatever matched no route above gets its 404/405 through the chain too.
-    app.router.add_route("*", "/{tail:.*}", chain.wrap(views.fallback, None))
+    app.router.add_route("*", CATCH_ALL_PATTERN, chain.wrap(None, views.fallback))
     return app

@@ -12,6 +12,7 @@ answers go through the whole chain too.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -27,23 +28,20 @@ from orchestrator.http.middlewares.cors import Cors
 from orchestrator.http.middlewares.errors import render_error
 from orchestrator.http.middlewares.rate_limit import RateLimiter
 from orchestrator.http.middlewares.request_id import RequestIds
+from orchestrator.http.route import CATCH_ALL, Route, exempt_paths, public_paths
 from orchestrator.http.state import HttpState
-from orchestrator.http.views import CATCH_ALL, allowed_methods
+from orchestrator.http.views import allowed_methods
 
 __all__ = ["Chain"]
 
 _NO_BODY = frozenset({"GET", "HEAD"})
 
-PROBE_LOG_ROUTES = frozenset({"/metrics"})
-"""Routes logged like probes (at debug when successful) besides the rate-limit exempt ones."""
-
 
 class Chain:
-    """Builds the per-route wrappers for ``settings``; counters go to ``state``."""
+    """Builds the per-route wrappers for ``settings`` and ``routes``; counters go to ``state``."""
 
-    def __init__(self, settings: HttpSettings, state: HttpState) -> None:
+    def __init__(self, settings: HttpSettings, state: HttpState, routes: Sequence[Route]) -> None:
         self.request_ids = RequestIds()
-        self.probes = frozenset(settings.rate_limit_exempt_paths) | PROBE_LOG_ROUTES
         self.access_log = AccessLog(settings.access_log_probe_sample)
         self.resolve_client = ClientResolver(settings.trusted_proxies, settings.forwarded_header)
         self.limiter = (
@@ -53,8 +51,8 @@ class Chain:
         )
         self.auth = TokenAuth(settings.http_token) if settings.http_token else None
         self.cors = Cors(settings.cors_origins) if settings.cors_origins else None
-        self.public = frozenset(settings.http_public_paths)
-        self.exempt = frozenset(settings.rate_limit_exempt_paths)
+        self.public = public_paths(routes, settings)
+        self.exempt = exempt_paths(routes, settings)
         self.state = state
         state.limiter, state.auth = self.limiter, self.auth
 
@@ -68,8 +66,11 @@ class Chain:
             return False
         return bool(await allowed_methods(request, self.public))
 
-    def wrap(self, handler: Handler, route: str | None) -> Handler:
-        """``handler`` behind every concern; ``route`` is its canonical path (None: no route)."""
+    def wrap(self, record: Route | None, fallback: Handler | None = None) -> Handler:
+        """A route's view behind every concern; None: ``fallback`` for requests of no route."""
+        handler = record.view if record is not None else fallback
+        assert handler is not None
+        route = record.path if record is not None else None
         request_ids, resolve_client, access_log = (
             self.request_ids,
             self.resolve_client,
@@ -77,8 +78,10 @@ class Chain:
         )
         auth, cors, state = self.auth, self.cors, self.state
         limiter = self.limiter if route not in self.exempt else None
-        protected = auth is not None and route not in self.public
-        probe = route in self.probes
+        protected = auth is not None and (
+            route not in self.public or (record is not None and record.token_only)
+        )
+        probe = record is not None and record.logged_quietly
         perf = time.perf_counter
 
         async def chained(request: web.Request) -> web.StreamResponse:

@@ -6,6 +6,8 @@ from aiohttp import web
 
 from orchestrator.config import HttpSettings
 from orchestrator.http.metrics import MetricsRenderer
+from orchestrator.http.openapi.document import Document
+from orchestrator.http.route import Route
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
 from orchestrator.types import Clock, Observable
@@ -13,8 +15,10 @@ from orchestrator.types import Clock, Observable
 __all__ = [
     "AUTHORISED",
     "CLOCK",
+    "DOCUMENT",
     "METRICS",
     "OBSERVABLE",
+    "ROUTE_TABLE",
     "SETTINGS",
     "SNAPSHOT",
     "STARTED",
@@ -27,6 +31,10 @@ SNAPSHOT = web.AppKey("snapshot", SnapshotCache)
 METRICS = web.AppKey("metrics", MetricsRenderer)
 STATE = web.AppKey("state", HttpState)
 CLOCK = web.AppKey("clock", Clock)
+ROUTE_TABLE = web.AppKey("routes", tuple[Route, ...])
+"""The routes this application has (the route table's, for its settings)."""
+DOCUMENT = web.AppKey("openapi", Document)
+"""Its OpenAPI document."""
 STARTED = web.RequestKey("started", float)
 """``time.perf_counter()`` when the request entered the chain (for ``Server-Timing``)."""
 AUTHORISED = web.RequestKey("authorised", bool)

@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from aiohttp.typedefs import Handler
 
 from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
@@ -20,9 +19,9 @@ from orchestrator.errors import HttpServerError
 from orchestrator.http.app import create_app
 from orchestrator.http.client import host_port
 from orchestrator.http.guard import ConnectionGuard, GuardedRunner
+from orchestrator.http.route import CATCH_ALL, Route
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
-from orchestrator.http.views import CATCH_ALL
 from orchestrator.types import Clock, Observable, StatsDict
 
 __all__ = ["HttpServer"]
@@ -88,7 +87,7 @@ class HttpServer:
     ``start`` binds (port 0 picks a free port) or raises ``HttpServerError`` after logging
     ``http_server_failed`` and releasing everything it set up. ``stop`` stops listening,
     lets requests in flight finish within ``http_shutdown_timeout``, and is idempotent.
-    ``routes`` adds ``(method, path, handler)`` routes behind the same request chain.
+    ``routes`` adds routes behind the same request chain.
     """
 
     def __init__(
@@ -97,7 +96,7 @@ class HttpServer:
         settings: HttpSettings,
         *,
         clock: Clock | None = None,
-        routes: Sequence[tuple[str, str, Handler]] = (),
+        routes: Sequence[Route] = (),
     ) -> None:
         self._observable = observable
         self._routes = routes

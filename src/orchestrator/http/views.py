@@ -10,23 +10,24 @@ from aiohttp import web
 
 from orchestrator.environment import parse_bool
 from orchestrator.health import HealthReport
-from orchestrator.http import openapi, page
+from orchestrator.http import page
 from orchestrator.http.errors import ApiError
 from orchestrator.http.keys import (
     AUTHORISED,
     CLOCK,
+    DOCUMENT,
     METRICS,
     OBSERVABLE,
-    SETTINGS,
+    ROUTE_TABLE,
     SNAPSHOT,
     STARTED,
     STATE,
 )
 from orchestrator.http.responses import NO_STORE, json_bytes, json_response
+from orchestrator.http.route import CATCH_ALL
 from orchestrator.http.snapshot import Snapshot
 
 __all__ = [
-    "CATCH_ALL",
     "admin_drain",
     "allowed_methods",
     "admin_undrain",
@@ -47,9 +48,6 @@ __all__ = [
 log = structlog.get_logger("orchestrator.http")
 
 _LIVE = b'{"status":"alive"}'
-
-CATCH_ALL = "/{tail}"
-"""Canonical path of the last route, which takes every request no other route matched."""
 
 
 def _snapshot(request: web.Request) -> tuple[Snapshot, bool]:
@@ -109,16 +107,11 @@ async def index(request: web.Request) -> web.Response:
 
 
 def endpoints(app: web.Application) -> dict[str, str]:
-    """Each registered route's path and what it serves, read from the router itself."""
-    summaries = openapi.summaries()
+    """Each route the application has and what it serves (``METHOD: ...`` unless GET)."""
     out: dict[str, str] = {}
-    for resource in app.router.resources():
-        path = resource.canonical
-        if path == CATCH_ALL:
-            continue
-        methods = {route.method for route in resource} - {"HEAD"}
-        summary = summaries.get(path, "")
-        out[path] = summary if methods == {"GET"} else f"{', '.join(sorted(methods))}: {summary}"
+    for route in app[ROUTE_TABLE]:
+        what = route.summary if route.method == "GET" else f"{route.method}: {route.summary}"
+        out[route.path] = f"{out[route.path]}; {what}" if route.path in out else what
     return out
 
 
@@ -283,4 +276,4 @@ async def admin_undrain(request: web.Request) -> web.Response:
 
 async def openapi_document(request: web.Request) -> web.Response:
     """``GET /openapi.json``: the OpenAPI 3.1 description of this app's routes."""
-    return json_bytes(openapi.document(request.app[SETTINGS]), 200, {"Cache-Control": "no-cache"})
+    return json_bytes(request.app[DOCUMENT].bytes(), 200, {"Cache-Control": "no-cache"})

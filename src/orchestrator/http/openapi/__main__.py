@@ -6,19 +6,21 @@ import sys
 
 import orjson
 
-from orchestrator.http.openapi.paths import REFERENCE, spec
+from orchestrator.http.openapi.document import REFERENCE, spec
+from orchestrator.http.routes import ROUTES
 
 __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print ``spec(REFERENCE)``: YAML, or JSON with ``--json`` (or without PyYAML).
+    """Print the document of the route table with ``REFERENCE`` settings: YAML, or JSON with
+    ``--json`` (or without PyYAML).
 
     Args:
         argv: the arguments (``sys.argv[1:]`` when None).
     """
     args = sys.argv[1:] if argv is None else argv
-    data = orjson.dumps(spec(REFERENCE), option=orjson.OPT_INDENT_2)
+    data = orjson.dumps(spec(REFERENCE, ROUTES), option=orjson.OPT_INDENT_2)
     try:
         import yaml
     except ImportError:  # pragma: no cover - PyYAML comes with the test extra
