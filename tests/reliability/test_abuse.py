@@ -38,7 +38,7 @@ from orchestrator.http import create_app
 from orchestrator.http.keys import ROUTE_TABLE, SETTINGS
 from orchestrator.http.middlewares.auth import TokenAuth
 from orchestrator.http.middlewares.rate_limit import RateLimiter
-from orchestrator.http.route import public_paths
+from orchestrator.http.route import Route, public_paths
 from tests.fakes import FakeFactory
 from tests.http.conftest import CANARY, make_app
 
@@ -303,7 +303,8 @@ CREDENTIALS: dict[str, list[bytes]] = {
 
 def protected_routes(app: web.Application) -> dict[str, set[str]]:
     """Canonical path → methods of every registered route that is not public."""
-    public = public_paths(app[ROUTE_TABLE], app[SETTINGS])
+    table: tuple[Route, ...] = app[ROUTE_TABLE]
+    public = public_paths(table, app[SETTINGS])
     routes: dict[str, set[str]] = {}
     for route in app.router.routes():
         canonical = route.resource.canonical if route.resource is not None else ""
@@ -357,7 +358,8 @@ def test_every_non_public_route_is_enumerated_as_protected() -> None:
     served = create_app(app, settings)
     routes = protected_routes(served)
     assert {"/stats", "/stats/{section}", "/metrics", "/admin/drain", "/{tail}"} <= set(routes)
-    assert not set(routes) & public_paths(served[ROUTE_TABLE], settings)
+    table: tuple[Route, ...] = served[ROUTE_TABLE]
+    assert not set(routes) & public_paths(table, settings)
 
 
 @pytest.mark.parametrize("credential", list(CREDENTIALS), ids=list(CREDENTIALS))
