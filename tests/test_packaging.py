@@ -75,6 +75,12 @@ def test_pins_cover_and_satisfy_the_runtime_dependencies() -> None:
     assert not tests_only & set(pinned)
 
 
+def _isolated() -> dict[str, str]:
+    """The environment without what would let a venv see other packages."""
+    drop = {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PIP_REQUIRE_VIRTUALENV"}
+    return {k: v for k, v in clean_env().items() if k not in drop}
+
+
 @pytest.mark.slow
 def test_the_wheel_runs_from_a_clean_venv(tmp_path: Path) -> None:
     """The wheel the image installs, with the pinned dependencies only, runs the command."""
@@ -88,17 +94,18 @@ def test_the_wheel_runs_from_a_clean_venv(tmp_path: Path) -> None:
     python = env_dir / "bin" / "python"
     install = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
                "--requirement", str(LOCK), str(wheel)]  # fmt: skip
-    done = subprocess.run(install, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(install, capture_output=True, text=True, timeout=300, check=False,
+                          env=_isolated())  # fmt: skip
     assert done.returncode == 0, done.stderr
     check = subprocess.run([str(python), "-m", "pip", "check"], capture_output=True, text=True,
-                           timeout=60, check=False)  # fmt: skip
+                           timeout=60, check=False, env=_isolated())  # fmt: skip
     assert check.returncode == 0, check.stdout
     tests_only = subprocess.run([str(python), "-c", "import pytest"], capture_output=True,
-                                timeout=60, check=False)  # fmt: skip
+                                timeout=60, check=False, env=_isolated())  # fmt: skip
     assert tests_only.returncode != 0  # runtime dependencies only
     proc = subprocess.run(
         [str(env_dir / "bin" / "orchestrator"), "run", "--duration", "1", "--rate", "20"],
-        capture_output=True, text=True, timeout=60, env=clean_env(), check=False, cwd=tmp_path,
+        capture_output=True, text=True, timeout=60, env=_isolated(), check=False, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert int(summary_of(proc.stdout)["done"]) > 0
