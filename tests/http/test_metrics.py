@@ -13,6 +13,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import Application, FakeClock
+from orchestrator.http.metric_table import LABELLED, PER_ITEM, SCALARS
+from orchestrator.http.metrics import MetricsRenderer, read
+from orchestrator.http.snapshot import Snapshot
 from tests.http.conftest import CANARY, Serve, make_app
 
 
@@ -196,3 +199,28 @@ async def test_promtool_accepts_the_exposition(
         out, _ = await proc.communicate(text.encode())
     assert proc.returncode == 0, out.decode()
     assert out.decode().strip() == ""
+
+
+def test_every_table_path_is_in_a_real_snapshot() -> None:
+    """Each metric of the tables reads a value that a real application's stats have."""
+    stats = Application().get_stats()
+    for spec in (*SCALARS, *LABELLED, *PER_ITEM):
+        read(stats, spec.path)  # raises KeyError, naming the path, when it is not there
+
+
+def test_a_renamed_stats_key_fails_the_scrape_loudly() -> None:
+    """A key the table names but the snapshot lacks is an error, never a silent zero."""
+    stats = Application().get_stats()
+    stats["router"]["depth"] = stats["router"].pop("queued")
+    renderer = MetricsRenderer(Application(), process=False)
+    with pytest.raises(KeyError, match=r"stats have no router\.queued"):
+        renderer.render(Snapshot(stats, 0.0, 0.0, 0.0), "", False)
+
+
+def test_another_observable_exports_what_it_has() -> None:
+    """Sections the snapshot does not have are skipped: any Observable can be scraped."""
+    renderer = MetricsRenderer(Application(), process=False)
+    body, _ = renderer.render(Snapshot({"service": {"up": True}}, 0.0, 0.0, 0.0), "", False)
+    names = {f.name for f in text_string_to_metric_families(body.decode())}
+    assert "orchestrator_healthy" in names
+    assert "orchestrator_queue_depth" not in names
