@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import gc
 import logging
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -368,9 +370,12 @@ async def test_is_healthy_never_raises(app: Application, monkeypatch: pytest.Mon
 
 
 async def test_components_stop_even_if_the_http_server_fails_to_stop(
-    app: Application, monkeypatch: pytest.MonkeyPatch
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failing HTTP server stop still stops every component before the error surfaces."""
+    app = make_app(clock, enable_http=True, http_host="127.0.0.1", http_port=0)
+    await app.start()
+    real_stop = app.http_server.stop
 
     async def failing_stop() -> None:
         raise RuntimeError("cleanup failed")
@@ -383,8 +388,23 @@ async def test_components_stop_even_if_the_http_server_fails_to_stop(
         assert not app.recycler.stats()["running"]
         assert app.get_stats()["workers"]["workers"] == []
     finally:  # what stop() should have done: leave no task running behind the test
+        await real_stop()
         for component in reversed(app.components().values()):
             await component.stop()
+
+
+def test_http_disabled_imports_no_http_library() -> None:
+    """`import orchestrator` and an application without HTTP load neither aiohttp nor
+    prometheus_client (checked in a fresh interpreter)."""
+    code = (
+        "import sys, orchestrator\n"
+        "app = orchestrator.Application()\n"
+        "print(app.get_stats()['http'])\n"
+        "print(sorted(m for m in ('aiohttp', 'prometheus_client') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.splitlines()  # fmt: skip
+    assert out == ["{'state': 'disabled'}", "[]"]
 
 
 async def test_gc_freeze_freezes_after_start_and_unfreezes_at_stop(clock: FakeClock) -> None:

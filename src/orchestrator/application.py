@@ -8,7 +8,7 @@ import itertools
 import os
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import structlog
 
@@ -25,11 +25,13 @@ from orchestrator.components import (
 from orchestrator.config import CoreSettings, HttpSettings, split_settings
 from orchestrator.errors import HttpServerError, NotRunning, StartFailed
 from orchestrator.health import HealthReport, aggregate
-from orchestrator.http.server import HttpServer
 from orchestrator.job import Envelope, Handler, Job
 from orchestrator.loop_lag import LoopLagMonitor
 from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
 from orchestrator.version import __version__
+
+if TYPE_CHECKING:
+    from orchestrator.http.server import HttpServer
 
 __all__ = ["Application"]
 
@@ -93,18 +95,33 @@ class Application:
         self._drained.set()
         self._stopping: asyncio.Task[None] | None = None
         self._hurry = asyncio.Event()
-        self.http_server = HttpServer(self, self.http_settings, clock=self.clock)
+        self._http: HttpServer | None = None
+        if self.http_settings.enable_http:  # aiohttp is imported only when HTTP is on
+            from orchestrator.http.server import HttpServer
+
+            self._http = HttpServer(self, self.http_settings, clock=self.clock)
         self.loop_lag = LoopLagMonitor()
+
+    @property
+    def http_server(self) -> HttpServer:
+        """The HTTP server.
+
+        Raises:
+            NotRunning: when HTTP is disabled (``enable_http=False``).
+        """
+        if self._http is None:
+            raise NotRunning("HTTP is disabled (enable_http=False)")
+        return self._http
 
     @property
     def http_port(self) -> int | None:
         """The bound HTTP port, or None when HTTP is disabled, failed or stopped."""
-        return self.http_server.port
+        return self._http.port if self._http is not None else None
 
     @property
     def http_url(self) -> str | None:
         """``http://host:port`` of the HTTP API, or None."""
-        return self.http_server.url
+        return self._http.url if self._http is not None else None
 
     # -- composition -----------------------------------------------------------------
 
@@ -192,9 +209,9 @@ class Application:
             raise StartFailed(f"start failed: {type(exc).__name__}: {exc}") from exc
         self.lifecycle.transition(State.RUNNING)
         self.loop_lag.start()
-        if self.http_settings.enable_http:
+        if self._http is not None:
             try:
-                await self.http_server.start()
+                await self._http.start()
             except HttpServerError:
                 if self.http_settings.http_required:
                     self.lifecycle.transition(State.STOPPING)
@@ -234,8 +251,11 @@ class Application:
     async def _stop(self, timeout: float) -> None:
         self.lifecycle.transition(State.DRAINING)
         self.router.stop_intake()
-        delay = self.http_settings.drain_delay if self.http_server.status == "running" else 0.0
-        self.http_server.drain(seconds=delay)
+        http = self._http
+        delay = 0.0
+        if http is not None and http.status == "running":
+            delay = self.http_settings.drain_delay
+            http.drain(seconds=delay)
         log.info("draining", drain_delay_seconds=delay, jobs_in_flight=self._inflight)
         waits = [self._wait_for_jobs(timeout)]
         if delay > 0:  # readiness is 503 while the server still answers, for load balancers
@@ -244,7 +264,8 @@ class Application:
         self.lifecycle.transition(State.STOPPING)
         try:
             try:
-                await self.http_server.stop()
+                if http is not None:
+                    await http.stop()
             finally:
                 await self.loop_lag.stop()
                 await self.lifecycle.stop_all(self._start_order())
@@ -313,7 +334,7 @@ class Application:
         }
         for name, component in self.components().items():
             stats[name] = component.stats()
-        stats["http"] = self.http_server.stats()
+        stats["http"] = self._http.stats() if self._http is not None else {"state": "disabled"}
         return stats
 
     def health(self) -> HealthReport:

@@ -13,7 +13,14 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import Application, FakeClock
-from orchestrator.http.metric_table import LABELLED, PER_ITEM, SCALARS
+from orchestrator.http.metric_table import (
+    LABELLED,
+    PER_ITEM,
+    SCALARS,
+    Labelled,
+    PerItem,
+    Scalar,
+)
 from orchestrator.http.metrics import MetricsRenderer, read
 from orchestrator.http.snapshot import Snapshot
 from tests.http.conftest import CANARY, Serve, make_app
@@ -203,8 +210,9 @@ async def test_promtool_accepts_the_exposition(
 
 def test_every_table_path_is_in_a_real_snapshot() -> None:
     """Each metric of the tables reads a value that a real application's stats have."""
-    stats = Application().get_stats()
-    for spec in (*SCALARS, *LABELLED, *PER_ITEM):
+    stats = Application(enable_http=True).get_stats()
+    specs: list[Scalar | Labelled | PerItem] = [*SCALARS, *LABELLED, *PER_ITEM]
+    for spec in specs:
         read(stats, spec.path)  # raises KeyError, naming the path, when it is not there
 
 

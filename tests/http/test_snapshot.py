@@ -173,6 +173,8 @@ async def test_conditional_get_and_cache_headers(aiohttp_client: AiohttpClient) 
         assert resp.status == 304
     async with client.get("/stats", headers={"If-None-Match": '"stale"'}) as resp:
         assert resp.status == 200
+    async with client.get("/stats", headers={"If-None-Match": "*"}) as resp:
+        assert resp.status == 304
     async with client.get("/stats?pretty", headers={"If-None-Match": etag}) as resp:
         assert resp.status == 200  # the indented body is other bytes, with its own ETag
         assert resp.headers["ETag"] != etag

@@ -4,9 +4,14 @@ aiohttp has no timeout for a client that is still sending its request head (its
 keep-alive timer only closes idle connections), no cap on open connections, and answers a
 malformed request with a text page that repeats part of the offending line (an
 ``Authorization`` header included) while its ``aiohttp.server`` logger prints a
-traceback. ``GuardedRunner`` swaps in a request handler that closes the first kind,
-keeps the second bounded (evicting the oldest connection still sending its head before
-refusing a new one), and answers the third with a JSON 400 that echoes nothing.
+traceback. ``protocol_factory`` gives the listener a request handler that closes the first
+kind, keeps the second bounded (evicting the oldest connection still sending its head
+before refusing a new one), and answers the third with a JSON 4xx that echoes nothing.
+
+It subclasses aiohttp's ``RequestHandler`` and reads three of its private attributes
+(``_request_count``, ``_payload_parser``, ``_request_in_progress``): aiohttp is pinned to
+the tested minor release, and ``tests/http/test_aiohttp_internals.py`` fails with a clear
+message when one of them changes.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +33,7 @@ from aiohttp.web_server import Server
 from orchestrator.http.client import host_port
 from orchestrator.http.responses import error_response
 
-__all__ = ["ConnectionGuard", "GuardedRunner"]
+__all__ = ["ConnectionGuard", "GuardedRequestHandler", "protocol_factory"]
 
 log = structlog.get_logger("orchestrator.http.guard")
 
@@ -219,30 +225,19 @@ def _address(peer: Any) -> str:
     return host_port(str(peer[0]), peer[1])
 
 
-class GuardedRunner(web.AppRunner):
-    """An ``AppRunner`` whose connections are guarded by ``guard``.
+def protocol_factory(
+    server: Server, guard: ConnectionGuard, **kwargs: Any
+) -> Callable[[], GuardedRequestHandler]:
+    """What ``loop.create_server`` calls for each connection: a guarded request handler.
 
     Args:
-        app: the aiohttp application.
+        server: the runner's ``server`` (``AppRunner.server``), which routes the requests.
         guard: the limits and counters.
-        kwargs: passed to ``web.AppRunner`` (``keepalive_timeout``, ``shutdown_timeout``...).
+        kwargs: for aiohttp's ``RequestHandler`` (``keepalive_timeout``, ``access_log``...).
     """
+    loop = asyncio.get_running_loop()
 
-    def __init__(self, app: web.Application, *, guard: ConnectionGuard, **kwargs: Any) -> None:
-        super().__init__(app, **kwargs)
-        self.guard = guard
+    def make() -> GuardedRequestHandler:
+        return GuardedRequestHandler(server, guard=guard, loop=loop, **kwargs)
 
-    async def _make_server(self) -> Server:
-        server = await super()._make_server()
-        server.__class__ = GuardedServer  # same state; only the protocol factory differs
-        server.guard = self.guard  # type: ignore[attr-defined]
-        return server
-
-
-class GuardedServer(Server):
-    """aiohttp's ``Server`` making ``GuardedRequestHandler`` protocols."""
-
-    guard: ConnectionGuard
-
-    def __call__(self) -> RequestHandler:
-        return GuardedRequestHandler(self, guard=self.guard, loop=self._loop, **self._kwargs)
+    return make

@@ -1,8 +1,9 @@
 """The metrics, as a table: name, type, help and where each value is in the stats snapshot.
 
 Read strictly: a path that the snapshot does not have raises ``KeyError`` (a renamed stats
-key fails a test, never exports a silent zero). A section absent altogether is skipped, so
-an ``Observable`` with other stats exports what it has.
+key fails a test, never exports a silent zero). A section absent altogether, or disabled
+(``{"state": "disabled"}``: the application's own HTTP server is off while another serves
+it), is skipped, so an ``Observable`` with other stats exports what it has.
 """
 
 from __future__ import annotations

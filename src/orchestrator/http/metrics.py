@@ -70,7 +70,11 @@ class StatsCollector(Collector):
         """Every family, from the snapshot set by the renderer."""
         if self.snapshot is None:
             return
-        stats = self.snapshot.data
+        stats = {
+            name: section
+            for name, section in self.snapshot.data.items()
+            if not (isinstance(section, Mapping) and section.get("state") == "disabled")
+        }
         if "application" in stats:
             yield from self._application(stats["application"])
         yield from self._health()

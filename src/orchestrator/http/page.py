@@ -7,10 +7,11 @@ offline and under a strict ``Content-Security-Policy`` without inline code.
 
 from __future__ import annotations
 
-import hashlib
 from importlib import resources
 
 from aiohttp import web
+
+from orchestrator.http.etag import etag_of, not_modified
 
 __all__ = ["CSP", "ASSETS", "Asset", "script", "status_page", "stylesheet", "wants_html"]
 
@@ -36,27 +37,28 @@ class Asset:
         self._loaded: tuple[bytes, str] | None = None
 
     def load(self) -> tuple[bytes, str]:
-        """The file's bytes and quoted ETag (read from the package once)."""
+        """The file's bytes and entity tag (read from the package once)."""
         if self._loaded is None:
             body = (resources.files("orchestrator.http") / "static" / self.name).read_bytes()
-            self._loaded = body, '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+            self._loaded = body, etag_of(body)
         return self._loaded
 
     def response(self, request: web.Request) -> web.Response:
         """The file (or a 304 when ``If-None-Match`` names it) with the page's headers."""
         body, etag = self.load()
         headers = {
-            "ETag": etag,
             "Cache-Control": "no-cache",
             "X-Content-Type-Options": "nosniff",
             "Content-Security-Policy": CSP,
             "Referrer-Policy": "no-referrer",
         }
-        if_none_match = request.headers.get("If-None-Match")
-        if if_none_match is not None and _names(if_none_match, etag):
-            return web.Response(status=304, headers=headers)
-        headers["Content-Type"] = self.content_type
-        return web.Response(body=body, headers=headers)
+        if not_modified(request, etag):
+            response = web.Response(status=304, headers=headers)
+        else:
+            headers["Content-Type"] = self.content_type
+            response = web.Response(body=body, headers=headers)
+        response.etag = etag
+        return response
 
 
 ASSETS = {
@@ -65,14 +67,6 @@ ASSETS = {
     "/static/status.js": Asset("status.js", "text/javascript; charset=utf-8"),
 }
 """The page and its assets by route."""
-
-
-def _names(if_none_match: str, etag: str) -> bool:
-    """Whether an ``If-None-Match`` value names ``etag`` (weak comparison, ``*`` matches)."""
-    return any(
-        tag.strip() == "*" or tag.strip().removeprefix("W/") == etag
-        for tag in if_none_match.split(",")
-    )
 
 
 def _quality(params: list[str]) -> float:

@@ -18,7 +18,7 @@ from orchestrator.config import HttpSettings
 from orchestrator.errors import HttpServerError
 from orchestrator.http.app import create_app
 from orchestrator.http.client import host_port
-from orchestrator.http.guard import ConnectionGuard, GuardedRunner
+from orchestrator.http.guard import ConnectionGuard, protocol_factory
 from orchestrator.http.route import CATCH_ALL, Route
 from orchestrator.http.snapshot import SnapshotCache
 from orchestrator.http.state import HttpState
@@ -138,14 +138,20 @@ class HttpServer:
         self.state.draining, self.state.drain_until = False, None
         app = create_app(self._observable, s, clock=self._clock, state=self.state,
                          snapshot=self.snapshot, routes=self._routes)  # fmt: skip
-        runner = GuardedRunner(app, guard=self.guard, access_log=None, handle_signals=False,
-                               shutdown_timeout=s.http_shutdown_timeout,
-                               keepalive_timeout=s.http_keepalive_timeout)  # fmt: skip
+        runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, shutdown_timeout=s.http_shutdown_timeout
+        )
         try:
             await runner.setup()
             assert runner.server is not None
+            connections = protocol_factory(
+                runner.server,
+                self.guard,
+                access_log=None,
+                keepalive_timeout=s.http_keepalive_timeout,
+            )
             listener = await asyncio.get_running_loop().create_server(
-                runner.server, s.http_host, s.http_port, backlog=LISTEN_BACKLOG
+                connections, s.http_host, s.http_port, backlog=LISTEN_BACKLOG
             )
         except OSError as exc:
             await runner.cleanup()

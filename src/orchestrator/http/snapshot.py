@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
@@ -10,6 +9,7 @@ import orjson
 import structlog
 
 from orchestrator.clock import utc_iso
+from orchestrator.http.etag import etag_of
 from orchestrator.types import Clock, StatsDict
 
 __all__ = ["Snapshot", "SnapshotCache"]
@@ -25,7 +25,7 @@ class Snapshot:
     def __init__(self, data: StatsDict, created: float, generated_at: float, build_seconds: float):
         self.data = data
         self.body = orjson.dumps(data)
-        self.etag = '"' + hashlib.blake2b(self.body, digest_size=12).hexdigest() + '"'
+        self.etag = etag_of(self.body)
         self.created = created
         self.generated_at = generated_at
         self.build_seconds = build_seconds

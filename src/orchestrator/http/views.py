@@ -7,11 +7,13 @@ import time
 
 import structlog
 from aiohttp import web
+from prometheus_client.exposition import gzip_accepted
 
 from orchestrator.environment import parse_bool
 from orchestrator.health import HealthReport
 from orchestrator.http import page
 from orchestrator.http.errors import ApiError
+from orchestrator.http.etag import not_modified
 from orchestrator.http.keys import (
     AUTHORISED,
     CLOCK,
@@ -174,39 +176,27 @@ async def ready(request: web.Request) -> web.Response:
     return json_response({"ready": False, "reason": f"unhealthy: {reason}"}, 503, NO_STORE)
 
 
-def _matches(if_none_match: str, etag: str) -> bool:
-    """Whether an ``If-None-Match`` value names ``etag`` (weak comparison, ``*`` matches)."""
-    for candidate in if_none_match.split(","):
-        candidate = candidate.strip()
-        if candidate == "*" or candidate.removeprefix("W/") == etag:
-            return True
-    return False
-
-
 async def stats(request: web.Request) -> web.Response:
     """``GET /stats``: the cached snapshot of ``get_stats()``; 304 when ``If-None-Match`` hits."""
     cache = request.app[SNAPSHOT]
     snap, hit = _snapshot(request)
     pretty = _pretty(request)
-    etag = snap.etag[:-1] + '-p"' if pretty else snap.etag
+    etag = snap.etag + "-p" if pretty else snap.etag
     clock = request.app[CLOCK]
     headers = {
-        "ETag": etag,
         "Cache-Control": f"max-age={int(cache.remaining(snap))}",
         "X-Cache": "hit" if hit else "miss",
         "X-Snapshot-Age-Ms": str(int((clock.now() - snap.created) * 1000)),
     }
-    if_none_match = request.headers.get("If-None-Match")
-    if if_none_match is not None and _matches(if_none_match, etag):
-        status, body = 304, None
-    else:
-        status, body = 200, snap.pretty if pretty else snap.body
     started = request.get(STARTED)
     if started is not None:
         headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.3f}"
-    if body is None:
-        return web.Response(status=304, headers=headers)
-    return json_bytes(body, status, headers)
+    if not_modified(request, etag):
+        response = web.Response(status=304, headers=headers)
+    else:
+        response = json_bytes(snap.pretty if pretty else snap.body, 200, headers)
+    response.etag = etag
+    return response
 
 
 async def stats_section(request: web.Request) -> web.Response:
@@ -243,7 +233,7 @@ async def fallback(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """``GET /metrics``: Prometheus text (or OpenMetrics when asked), gzip when accepted."""
     snap, _ = _snapshot(request)
-    gzip_ok = "gzip" in request.headers.get("Accept-Encoding", "")
+    gzip_ok = gzip_accepted(request.headers.get("Accept-Encoding", ""))
     body, content_type = request.app[METRICS].render(
         snap, request.headers.get("Accept", ""), gzip_ok
     )

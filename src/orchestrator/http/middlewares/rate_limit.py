@@ -11,7 +11,16 @@ from cachetools import TTLCache
 
 from orchestrator.http.errors import ApiError
 
-__all__ = ["RateLimiter"]
+__all__ = ["RateLimiter", "fill_level"]
+
+
+def fill_level(bucket: AsyncLimiter) -> float:
+    """How full ``bucket`` is, as of its last ``has_capacity()`` or ``acquire()``.
+
+    aiolimiter exposes no public fill level: this is the one read of its private ``_level``
+    (``tests/http/test_aiohttp_internals.py`` fails with a clear message if it goes away).
+    """
+    return float(bucket._level)
 
 
 class RateLimiter:
@@ -75,8 +84,7 @@ class RateLimiter:
         return self._headers(bucket)
 
     def _headers(self, bucket: AsyncLimiter) -> dict[str, str]:
-        # aiolimiter exposes no public fill level; _level is refreshed by has_capacity().
-        level = float(getattr(bucket, "_level", 0.0))
+        level = fill_level(bucket)
         remaining = max(0, math.floor(self.burst - level))
         reset = math.ceil(level / self.rate) if level > 0 else 0
         return {

@@ -127,8 +127,7 @@ STATS_SCHEMAS: dict[str, Schema] = {
             COUNT, "by reason: `max_uses`, `max_age`, `idle_timeout`"),
     }),
     "HttpStats": obj({
-        "state": {"type": "string",
-                  "enum": ["disabled", "running", "failed", "stopping", "stopped"]},
+        "state": {"type": "string", "enum": ["running", "failed", "stopping", "stopped"]},
         "host": STR, "port": nullable({"type": "integer", "minimum": 0, "maximum": 65535}),
         "url": nullable(STR), "draining": BOOL,
         "requests_total": {**STATUS_CLASSES, "description": "responses by status class"},
@@ -181,8 +180,11 @@ SCHEMAS: dict[str, Schema] = {
              "reason": {**STR, "description": "`draining` or `unhealthy: <components>`"}}),
     ]},
     "Drain": obj({"draining": BOOL}),
+    "HttpDisabled": obj({"state": {"const": "disabled"}},
+                        description="`enable_http=False`: there is nothing else to say"),
     "Stats": obj(
         {**{name: ref(schema) for name, schema in _SECTION_SCHEMAS.items()},
+         "http": {"oneOf": [ref("HttpStats"), ref("HttpDisabled")]},
          "generated_at": {**TIME, "description": "UTC time of the snapshot"}},
         description="`get_stats()` of the application plus `generated_at`",
     ),
