@@ -14,7 +14,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiolimiter import AsyncLimiter
 
-from orchestrator.http.middlewares.rate_limit import fill_level
+from orchestrator.http.concerns.rate_limit import fill_level
 
 GUARD = "src/orchestrator/http/guard.py (the connection guard)"
 
@@ -57,7 +57,7 @@ async def test_aiolimiter_level_is_readable() -> None:
     bucket = AsyncLimiter(5, 1)
     assert hasattr(bucket, "_level"), (
         "aiolimiter lost AsyncLimiter._level, read by fill_level() in "
-        "src/orchestrator/http/middlewares/rate_limit.py for the RateLimit-* headers"
+        "src/orchestrator/http/concerns/rate_limit.py for the RateLimit-* headers"
     )
     for _ in range(2):
         await bucket.acquire()

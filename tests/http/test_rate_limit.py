@@ -8,9 +8,9 @@ import pytest
 
 from orchestrator.config import HttpSettings
 from orchestrator.errors import ConfigError
+from orchestrator.http.api_error import ApiError
 from orchestrator.http.client import group_address
-from orchestrator.http.errors import ApiError
-from orchestrator.http.middlewares.rate_limit import RateLimiter
+from orchestrator.http.concerns.rate_limit import RateLimiter
 from tests.http.conftest import CANARY, Serve
 
 SLOW = {"rate_limit": 3 / 60, "rate_limit_burst": 3}  # 3 at once, then one per 20 s

@@ -35,9 +35,9 @@ from multidict import CIMultiDict
 from orchestrator import Application, FakeClock
 from orchestrator.config import HttpSettings
 from orchestrator.http import create_app
+from orchestrator.http.concerns.auth import TokenAuth
+from orchestrator.http.concerns.rate_limit import RateLimiter
 from orchestrator.http.keys import ROUTE_TABLE, SETTINGS
-from orchestrator.http.middlewares.auth import TokenAuth
-from orchestrator.http.middlewares.rate_limit import RateLimiter
 from orchestrator.http.route import Route, public_paths
 from tests.fakes import FakeFactory
 from tests.http.conftest import CANARY, make_app

@@ -10,6 +10,7 @@ from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
 from orchestrator.http import views
 from orchestrator.http.chain import Chain
+from orchestrator.http.concerns.request_id import RequestIds
 from orchestrator.http.keys import (
     CLOCK,
     DOCUMENT,
@@ -39,6 +40,7 @@ def create_app(
     state: HttpState | None = None,
     snapshot: SnapshotCache | None = None,
     routes: Sequence[Route] = (),
+    request_ids: RequestIds | None = None,
 ) -> web.Application:
     """Build the HTTP API around ``observable``.
 
@@ -49,6 +51,7 @@ def create_app(
         state: shared drain flag and counters (a fresh one when None).
         snapshot: an existing snapshot cache to serve from (a new one when None).
         routes: further routes, behind the same chain, after the route table's.
+        request_ids: the id generator, shared with the server's connection guard.
     """
     settings = settings or HttpSettings()
     clock = clock or MonotonicClock()
@@ -68,7 +71,7 @@ def create_app(
         slow_threshold=settings.stats_slow_threshold,
     )
     app[METRICS] = MetricsRenderer(observable, per_item=settings.metrics_per_item)
-    chain = Chain(settings, state, table)
+    chain = Chain(settings, state, table, request_ids)
     for route in table:
         if route.method == "GET":  # and HEAD
             app.router.add_get(route.path, chain.wrap(route))

@@ -1,7 +1,7 @@
 """The request chain: each route's handler wrapped in every concern, in order.
 
 Outermost first: request id → access log → errors → (CORS preflight) → rate limit → auth.
-Each concern lives in its own module under ``middlewares/``. They run as plain calls
+Each concern lives in its own module under ``concerns/``. They run as plain calls
 inside one wrapper per route, built when the route is registered, rather than as aiohttp
 middlewares: no coroutine layer per concern, and the route-dependent decisions (public?
 exempt from rate limiting? a probe?) are made once per route instead of once per request.
@@ -19,15 +19,15 @@ from aiohttp.typedefs import Handler
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from orchestrator.config import HttpSettings
+from orchestrator.http.api_error import ApiError
 from orchestrator.http.client import ClientResolver, group_address
-from orchestrator.http.errors import ApiError
+from orchestrator.http.concerns.access_log import AccessLog
+from orchestrator.http.concerns.auth import TokenAuth
+from orchestrator.http.concerns.cors import Cors
+from orchestrator.http.concerns.error_mapping import render_error
+from orchestrator.http.concerns.rate_limit import RateLimiter
+from orchestrator.http.concerns.request_id import RequestIds
 from orchestrator.http.keys import AUTHORISED, STARTED
-from orchestrator.http.middlewares.access_log import AccessLog
-from orchestrator.http.middlewares.auth import TokenAuth
-from orchestrator.http.middlewares.cors import Cors
-from orchestrator.http.middlewares.errors import render_error
-from orchestrator.http.middlewares.rate_limit import RateLimiter
-from orchestrator.http.middlewares.request_id import RequestIds
 from orchestrator.http.route import CATCH_ALL, Route, exempt_paths, public_paths
 from orchestrator.http.state import HttpState
 from orchestrator.http.views import allowed_methods
@@ -40,8 +40,14 @@ _NO_BODY = frozenset({"GET", "HEAD"})
 class Chain:
     """Builds the per-route wrappers for ``settings`` and ``routes``; counters go to ``state``."""
 
-    def __init__(self, settings: HttpSettings, state: HttpState, routes: Sequence[Route]) -> None:
-        self.request_ids = RequestIds()
+    def __init__(
+        self,
+        settings: HttpSettings,
+        state: HttpState,
+        routes: Sequence[Route],
+        request_ids: RequestIds | None = None,
+    ) -> None:
+        self.request_ids = request_ids or RequestIds()
         self.access_log = AccessLog(settings.access_log_probe_sample)
         self.resolve_client = ClientResolver(settings.trusted_proxies, settings.forwarded_header)
         self.limiter = (

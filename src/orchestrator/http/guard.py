@@ -17,8 +17,6 @@ message when one of them changes.
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,6 +29,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from orchestrator.http.client import host_port
+from orchestrator.http.concerns.request_id import RequestIds
 from orchestrator.http.responses import error_response
 
 __all__ = ["ConnectionGuard", "GuardedRequestHandler", "protocol_factory"]
@@ -49,6 +48,7 @@ class ConnectionGuard:
     evicted_total: int = 0
     header_timeouts_total: int = 0
     bad_requests_total: int = 0
+    request_ids: RequestIds = field(default_factory=RequestIds)
     # Connections still sending a request head, oldest first (the eviction candidates).
     pending: dict[GuardedRequestHandler, None] = field(default_factory=dict)
     _settled: asyncio.Event | None = None
@@ -82,10 +82,6 @@ class ConnectionGuard:
             "header_timeouts_total": self.header_timeouts_total,
             "bad_requests_total": self.bad_requests_total,
         }
-
-
-_ids = itertools.count(1)
-_prefix = os.urandom(6).hex()
 
 
 class GuardedRequestHandler(RequestHandler):
@@ -172,7 +168,7 @@ class GuardedRequestHandler(RequestHandler):
         """A JSON error that repeats nothing of the request; one log line, no traceback."""
         if request.writer.output_size > 0:  # a response is under way: nothing can be sent
             raise ConnectionError("response already started")
-        rid = f"{_prefix}-e{next(_ids):x}"
+        rid = self.guard.request_ids.new()
         if status >= 500:
             code, detail = "internal", "internal error"
             log.error("http_handler_failed", request_id=rid, error=type(exc).__name__)

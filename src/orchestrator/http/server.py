@@ -136,8 +136,10 @@ class HttpServer:
         """
         s = self.settings
         self.state.draining, self.state.drain_until = False, None
-        app = create_app(self._observable, s, clock=self._clock, state=self.state,
-                         snapshot=self.snapshot, routes=self._routes)  # fmt: skip
+        app = create_app(
+            self._observable, s, clock=self._clock, state=self.state, snapshot=self.snapshot,
+            routes=self._routes, request_ids=self.guard.request_ids,
+        )  # fmt: skip
         runner = web.AppRunner(
             app, access_log=None, handle_signals=False, shutdown_timeout=s.http_shutdown_timeout
         )

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.http.middlewares.auth import TokenAuth
-    from orchestrator.http.middlewares.rate_limit import RateLimiter
+    from orchestrator.http.concerns.auth import TokenAuth
+    from orchestrator.http.concerns.rate_limit import RateLimiter
 
 __all__ = ["HttpState", "status_class"]
 

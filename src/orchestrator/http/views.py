@@ -12,7 +12,7 @@ from prometheus_client.exposition import gzip_accepted
 from orchestrator.environment import parse_bool
 from orchestrator.health import HealthReport
 from orchestrator.http import page
-from orchestrator.http.errors import ApiError
+from orchestrator.http.api_error import ApiError
 from orchestrator.http.etag import not_modified
 from orchestrator.http.keys import (
     AUTHORISED,

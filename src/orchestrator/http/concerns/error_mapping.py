@@ -6,7 +6,7 @@ import structlog
 from aiohttp import web
 
 from orchestrator.errors import NotRunning, OrchestratorError
-from orchestrator.http.errors import ApiError
+from orchestrator.http.api_error import ApiError
 from orchestrator.http.responses import error_response
 
 __all__ = ["render_error"]

@@ -32,9 +32,10 @@ class RequestIds:
     def __call__(self, request: web.Request) -> str:
         """The request's id (also stored under ``REQUEST_ID``)."""
         incoming = request.headers.get(self.header)
-        if incoming is not None and _SANE.fullmatch(incoming):
-            rid = incoming
-        else:
-            rid = f"{self._prefix}-{next(self._counter):x}"
+        rid = incoming if incoming is not None and _SANE.fullmatch(incoming) else self.new()
         request[REQUEST_ID] = rid
         return rid
+
+    def new(self) -> str:
+        """A fresh id (for a request that could not be parsed, say)."""
+        return f"{self._prefix}-{next(self._counter):x}"

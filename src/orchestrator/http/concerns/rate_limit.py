@@ -9,7 +9,7 @@ from collections.abc import Callable
 from aiolimiter import AsyncLimiter
 from cachetools import TTLCache
 
-from orchestrator.http.errors import ApiError
+from orchestrator.http.api_error import ApiError
 
 __all__ = ["RateLimiter", "fill_level"]
 

@@ -7,7 +7,7 @@ import hmac
 
 from aiohttp import web
 
-from orchestrator.http.errors import ApiError
+from orchestrator.http.api_error import ApiError
 
 __all__ = ["TokenAuth"]
 

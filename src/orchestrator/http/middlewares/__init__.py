@@ -1,1 +1,0 @@
-"""Request middlewares, one concern per module."""
