@@ -154,9 +154,24 @@ def make_envelope(
     return Envelope(spec, Job(job_id, kind, payload), future, clock.now())
 
 
-def make_app(clock: FakeClock, factory: FakeFactory | None = None, **settings: Any) -> Application:
-    """An application on ``clock`` with an ``echo`` handler returning the payload."""
-    app = Application(clock=clock, connection_factory=factory, **settings)
+def make_app(
+    clock: FakeClock | None = None,
+    factory: FakeFactory | None = None,
+    *,
+    http: bool = False,
+    **settings: Any,
+) -> Application:
+    """An application with an ``echo`` handler returning the payload.
+
+    Args:
+        clock: its clock (a new ``FakeClock`` when None).
+        factory: its connection factory (no pool when None).
+        http: serve the HTTP API on 127.0.0.1, on a free port.
+        settings: any other setting.
+    """
+    if http:
+        settings = {"enable_http": True, "http_port": 0, "http_host": "127.0.0.1", **settings}
+    app = Application(clock=clock or FakeClock(), connection_factory=factory, **settings)
 
     @app.handler("echo")
     async def echo(job: Job) -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -29,10 +30,25 @@ STATS_KEYS = {
 CONNECTION_KEYS = {"id", "state", "uses", "age_seconds", "idle_seconds"}
 
 
-def make_pool(
-    factory: FakeFactory | None, clock: FakeClock, *, min_size: int = 0, max_size: int = 2
-) -> ConnectionPool:
-    return ConnectionPool(factory, clock, min_size=min_size, max_size=max_size, acquire_timeout=5)
+PoolMaker = Callable[..., ConnectionPool]
+
+
+@pytest.fixture
+async def make_pool() -> AsyncIterator[PoolMaker]:
+    """``make_pool(factory, clock, min_size=0, max_size=2)``: a pool, stopped after the test."""
+    made: list[ConnectionPool] = []
+
+    def make(
+        factory: FakeFactory | None, clock: FakeClock, *, min_size: int = 0, max_size: int = 2
+    ) -> ConnectionPool:
+        pool = ConnectionPool(factory, clock, min_size=min_size, max_size=max_size,
+                              acquire_timeout=5)  # fmt: skip
+        made.append(pool)
+        return pool
+
+    yield make
+    for pool in made:
+        await pool.stop()
 
 
 def raw(pc: PooledConnection) -> FakeConnection:
@@ -41,7 +57,9 @@ def raw(pc: PooledConnection) -> FakeConnection:
     return conn
 
 
-async def test_start_opens_min_size_connections(factory: FakeFactory, clock: FakeClock) -> None:
+async def test_start_opens_min_size_connections(
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
+) -> None:
     """start() opens min_size connections, all idle, with the documented stats keys."""
     pool = make_pool(factory, clock, min_size=2, max_size=4)
     await pool.start()
@@ -56,10 +74,11 @@ async def test_start_opens_min_size_connections(factory: FakeFactory, clock: Fak
     }
     assert [set(c) for c in stats["connections"]] == [CONNECTION_KEYS] * 2
     assert pool.health().healthy
-    await pool.stop()
 
 
-async def test_without_factory_the_pool_is_disabled_and_healthy(clock: FakeClock) -> None:
+async def test_without_factory_the_pool_is_disabled_and_healthy(
+    clock: FakeClock, make_pool: PoolMaker
+) -> None:
     """With no factory the pool is disabled, empty, healthy, and acquire raises NotRunning."""
     pool = make_pool(None, clock, min_size=1)
     await pool.start()
@@ -71,11 +90,10 @@ async def test_without_factory_the_pool_is_disabled_and_healthy(clock: FakeClock
     assert verdict.reason == "no connection factory configured"
     with pytest.raises(NotRunning):
         await pool.acquire()
-    await pool.stop()
 
 
 async def test_acquire_before_start_raises_not_running(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """A pool that is not started refuses to lend connections."""
     with pytest.raises(NotRunning):
@@ -83,7 +101,7 @@ async def test_acquire_before_start_raises_not_running(
 
 
 async def test_acquire_creates_on_demand_up_to_max_size(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """Acquires create connections on demand, never more than max_size."""
     pool = make_pool(factory, clock, max_size=2)
@@ -97,11 +115,10 @@ async def test_acquire_creates_on_demand_up_to_max_size(
     pool.release(first)
     assert (await pool.acquire()) is first
     assert first.uses == 2
-    await pool.stop()
 
 
 async def test_a_waiter_gets_the_next_released_connection(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """When the pool is at max_size, a waiting acquire gets the connection released next."""
     pool = make_pool(factory, clock, max_size=1)
@@ -112,11 +129,10 @@ async def test_a_waiter_gets_the_next_released_connection(
     pool.release(held)
     assert (await waiting) is held
     assert pool.stats()["waiting"] == 0
-    await pool.stop()
 
 
 async def test_acquire_timeout_starves_then_recovers_after_the_window(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """An acquire timeout raises PoolExhausted; the pool is unhealthy for 10 s, then healthy."""
     pool = make_pool(factory, clock, max_size=1)
@@ -134,11 +150,10 @@ async def test_acquire_timeout_starves_then_recovers_after_the_window(
     clock.advance(0.1)
     assert pool.health().healthy
     pool.release(held)
-    await pool.stop()
 
 
 async def test_a_hand_over_racing_the_deadline_is_not_leaked(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """A connection handed over in the same loop turn as the acquire deadline is not lost."""
     pool = make_pool(factory, clock, max_size=1)
@@ -155,7 +170,6 @@ async def test_a_hand_over_racing_the_deadline_is_not_leaked(
         pool.release(got)
     assert pool.stats()["idle"] == 1
     assert (await pool.acquire(timeout=0)) is held
-    await pool.stop()
 
 
 @pytest.mark.parametrize(
@@ -163,7 +177,7 @@ async def test_a_hand_over_racing_the_deadline_is_not_leaked(
     ids=["1-failure", "2-failures", "3-failures", "4-failures"],
 )  # fmt: skip
 async def test_consecutive_connect_failures_make_the_pool_unhealthy(
-    factory: FakeFactory, clock: FakeClock, failures: int, healthy: bool
+    factory: FakeFactory, clock: FakeClock, failures: int, healthy: bool, make_pool: PoolMaker
 ) -> None:
     """Three consecutive connect failures make the pool unhealthy; fewer do not."""
     pool = make_pool(factory, clock, min_size=1)
@@ -181,11 +195,10 @@ async def test_consecutive_connect_failures_make_the_pool_unhealthy(
         assert verdict.reason == (  # the type only: messages may carry credentials
             f"connection factory failed {failures} times in a row (last: ConnectionRefusedError)"
         )
-    await pool.stop()
 
 
 async def test_a_successful_connect_resets_the_failure_streak(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """After failures, one successful connect makes the pool healthy again."""
     pool = make_pool(factory, clock, min_size=1)
@@ -201,11 +214,10 @@ async def test_a_successful_connect_resets_the_failure_streak(
     await settle()
     assert pool.health().healthy
     assert pool.stats()["size"] == 1
-    await pool.stop()
 
 
 async def test_start_fails_when_min_size_cannot_be_reached(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """start() raises ConnectionError and leaves the pool closed when connects fail."""
     factory.fail = True
@@ -218,7 +230,7 @@ async def test_start_fails_when_min_size_cannot_be_reached(
 
 
 async def test_a_broken_connection_is_closed_and_replaced(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """release(broken=True) closes the connection and tops the pool back up to min_size."""
     pool = make_pool(factory, clock, min_size=1)
@@ -232,11 +244,10 @@ async def test_a_broken_connection_is_closed_and_replaced(
     replacement = await pool.acquire()
     assert raw(replacement) is not raw(pc)
     assert raw(replacement).open
-    await pool.stop()
 
 
 async def test_a_stale_idle_connection_that_fails_its_ping_is_replaced(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """A connection idle past ping_after_idle is pinged; a failed ping closes and replaces it."""
     pool = make_pool(factory, clock)
@@ -251,14 +262,13 @@ async def test_a_stale_idle_connection_that_fails_its_ping_is_replaced(
     await settle()
     assert factory.closed == [raw(first)]
     pool.release(second)
-    await pool.stop()
 
 
 @pytest.mark.parametrize(
     ("idle_for", "pings"), [(4.9, 0), (5.0, 1)], ids=["fresh-no-ping", "stale-pinged"]
 )
 async def test_only_stale_connections_are_pinged(
-    factory: FakeFactory, clock: FakeClock, idle_for: float, pings: int
+    factory: FakeFactory, clock: FakeClock, idle_for: float, pings: int, make_pool: PoolMaker
 ) -> None:
     """A connection is pinged only when idle for ping_after_idle; a good ping reuses it."""
     pool = make_pool(factory, clock)
@@ -268,11 +278,10 @@ async def test_only_stale_connections_are_pinged(
     clock.advance(idle_for)
     assert (await pool.acquire()) is first
     assert factory.ping_calls == pings
-    await pool.stop()
 
 
 async def test_retire_closes_idle_now_and_in_use_on_release(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """retire() closes an idle connection at once and an in-use one when it is released."""
     pool = make_pool(factory, clock, min_size=2)
@@ -289,10 +298,11 @@ async def test_retire_closes_idle_now_and_in_use_on_release(
     await settle()
     assert factory.closed == [raw(idle), raw(busy)]
     assert pool.stats()["size"] == 2  # topped up to min_size
-    await pool.stop()
 
 
-async def test_retire_during_a_ping_is_safe(factory: FakeFactory, clock: FakeClock) -> None:
+async def test_retire_during_a_ping_is_safe(
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
+) -> None:
     """Retiring a connection while its pre-use ping is in flight closes it after use."""
     pool = make_pool(factory, clock)
     await pool.start()
@@ -309,10 +319,11 @@ async def test_retire_during_a_ping_is_safe(factory: FakeFactory, clock: FakeClo
     pool.release(pc)
     await settle()
     assert factory.closed == [raw(pc)]
-    await pool.stop()
 
 
-async def test_retire_during_a_hand_over_is_safe(factory: FakeFactory, clock: FakeClock) -> None:
+async def test_retire_during_a_hand_over_is_safe(
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
+) -> None:
     """Retiring a connection just handed to a waiter lets the waiter use it, then closes it."""
     pool = make_pool(factory, clock, max_size=1)
     await pool.start()
@@ -325,10 +336,11 @@ async def test_retire_during_a_hand_over_is_safe(factory: FakeFactory, clock: Fa
     pool.release(pc)
     await settle()
     assert factory.closed == [raw(pc)]
-    await pool.stop()
 
 
-async def test_stats_count_connecting_and_waiting(factory: FakeFactory, clock: FakeClock) -> None:
+async def test_stats_count_connecting_and_waiting(
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
+) -> None:
     """While a connect is blocked, stats show one connecting and one waiting acquire."""
     pool = make_pool(factory, clock)
     await pool.start()
@@ -343,10 +355,11 @@ async def test_stats_count_connecting_and_waiting(factory: FakeFactory, clock: F
     assert (stats["connecting"], stats["waiting"], stats["in_use"]) == (0, 0, 1)
     assert stats["connections"][0]["state"] == "in_use"
     pool.release(pc)
-    await pool.stop()
 
 
-async def test_stats_report_ages_and_idle_time(factory: FakeFactory, clock: FakeClock) -> None:
+async def test_stats_report_ages_and_idle_time(
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
+) -> None:
     """Each connection reports its age and, when idle, how long it has been idle."""
     pool = make_pool(factory, clock, min_size=1)
     await pool.start()
@@ -363,11 +376,10 @@ async def test_stats_report_ages_and_idle_time(factory: FakeFactory, clock: Fake
         "age_seconds": 3.5,
         "idle_seconds": 0.5,
     }
-    await pool.stop()
 
 
 async def test_stop_fails_waiters_and_closes_every_connection(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """stop() fails waiting acquires with NotRunning and closes idle and in-use connections."""
     pool = make_pool(factory, clock, min_size=1, max_size=1)
@@ -386,7 +398,7 @@ async def test_stop_fails_waiters_and_closes_every_connection(
 
 
 async def test_stop_does_not_wait_for_a_hung_connect(
-    factory: FakeFactory, clock: FakeClock
+    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
 ) -> None:
     """stop() cancels a connect that never returns instead of hanging the shutdown."""
     pool = make_pool(factory, clock)

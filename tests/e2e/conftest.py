@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -13,8 +13,7 @@ import pytest
 from orchestrator import Application
 from orchestrator.demo import DemoConnectionFactory, build_demo_app
 from tests.e2e.browser import find_chromium
-
-DemoFactory = Callable[..., Awaitable[Application]]
+from tests.e2e.demo import DemoFactory
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import pytest
 
 from orchestrator import Application
 from tests.e2e.browser import DevTools, Node, parse_html, run_chromium
-from tests.e2e.conftest import DemoFactory
+from tests.e2e.demo import DemoFactory
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import pytest
 
 from orchestrator import Application, ComponentHealth, Job
 from tests.e2e.browser import DevTools
-from tests.e2e.conftest import DemoFactory
+from tests.e2e.demo import DemoFactory
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import structlog
 
 from orchestrator import Application
 from orchestrator.http.keys import OBSERVABLE
-from tests.http.conftest import CANARY, Serve
+from tests.http.helpers import CANARY, Serve
 
 
 async def test_one_event_with_all_fields(serve: Serve) -> None:

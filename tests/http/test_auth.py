@@ -14,7 +14,8 @@ from yarl import URL
 from orchestrator import FakeClock
 from orchestrator.config import HttpSettings
 from orchestrator.http import HttpServer
-from tests.http.conftest import CANARY, Serve, make_app
+from tests.fakes import make_app
+from tests.http.helpers import CANARY, Serve
 from tests.http.test_server import StaticObservable
 
 RIGHT = {"Authorization": f"Bearer {CANARY}"}
@@ -127,7 +128,7 @@ async def test_no_token_means_open(serve: Serve) -> None:
 
 async def test_unauthorised_counted_and_logged_without_token(clock: FakeClock) -> None:
     """A 401 is counted and logged at info with its code; the token never reaches a log."""
-    app = make_app(clock, http_token=(CANARY,), rate_limit=None)
+    app = make_app(clock, http=True, http_token=(CANARY,), rate_limit=None)
     with structlog.testing.capture_logs() as logs:
         await app.start()
         async with aiohttp.ClientSession() as session:

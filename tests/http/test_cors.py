@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.config import HttpSettings
 from orchestrator.errors import ConfigError
-from tests.http.conftest import Serve
+from tests.http.helpers import Serve
 
 DASH = "https://dash.example.com"
 

@@ -10,8 +10,8 @@ import structlog
 
 from orchestrator import FakeClock, Job, NotRunning
 from orchestrator.components.lifecycle import State
-from tests.fakes import until
-from tests.http.conftest import CANARY, Serve, make_app
+from tests.fakes import make_app, until
+from tests.http.helpers import CANARY, Serve
 
 AUTH = {"Authorization": f"Bearer {CANARY}"}
 
@@ -29,7 +29,7 @@ async def test_drain_delay_keeps_serving_with_ready_503(
 
     The drain's 503s are expected: logged at info, not warning. Then HTTP stops.
     """
-    app = make_app(clock, drain_delay=5.0)
+    app = make_app(clock, http=True, drain_delay=5.0)
     await app.start()
     url = app.http_url
     stopping = asyncio.ensure_future(app.stop(timeout=1.0))
@@ -58,7 +58,7 @@ async def test_drain_delay_keeps_serving_with_ready_503(
 
 async def test_hurry_cuts_the_drain_short(clock: FakeClock) -> None:
     """hurry() ends the drain at once; a job still running gets NotRunning."""
-    app = make_app(clock, drain_delay=300.0)
+    app = make_app(clock, http=True, drain_delay=300.0)
     started = asyncio.Event()
 
     @app.handler("forever", timeout=None)

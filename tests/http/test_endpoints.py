@@ -142,9 +142,9 @@ async def test_ready_503_live_200_while_draining(
     session: aiohttp.ClientSession, clock: FakeClock
 ) -> None:
     """During stop() with a job in flight, /ready is 503 (draining) and /live still 200."""
-    from tests.http.conftest import make_app
+    from tests.fakes import make_app
 
-    app = make_app(clock)
+    app = make_app(clock, http=True)
     release, started = asyncio.Event(), asyncio.Event()
 
     @app.handler("slow")
@@ -273,9 +273,10 @@ async def test_index_lists_every_route_of_the_router(
     clock: FakeClock, session: aiohttp.ClientSession, token: bool
 ) -> None:
     """GET / names every route the server's router has (enumerated, not a list), and no other."""
-    from tests.http.conftest import CANARY, make_app
+    from tests.fakes import make_app
+    from tests.http.helpers import CANARY
 
-    app = make_app(clock, http_token=(CANARY,) if token else ())
+    app = make_app(clock, http=True, http_token=(CANARY,) if token else ())
     await app.start()
     try:
         headers = {"Authorization": f"Bearer {CANARY}"} if token else {}

@@ -23,7 +23,8 @@ from orchestrator.http.metric_table import (
 )
 from orchestrator.http.metrics import MetricsRenderer, read
 from orchestrator.http.snapshot import Snapshot
-from tests.http.conftest import CANARY, Serve, make_app
+from tests.fakes import make_app
+from tests.http.helpers import CANARY, Serve
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -43,7 +44,7 @@ async def scrape(session: aiohttp.ClientSession, app: Application, **headers: st
 
 async def test_values_match_get_stats(clock: FakeClock, session: aiohttp.ClientSession) -> None:
     """Counters, gauges and the latency histogram carry get_stats()'s values."""
-    app = make_app(clock, workers=3, queue_size=64)
+    app = make_app(clock, http=True, workers=3, queue_size=64)
     await app.start()
     try:
         for i in range(7):
@@ -80,7 +81,7 @@ async def test_recycle_counters_exist_from_the_start(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
     """Before any recycle, every reason is exported at 0, so rate() and alerts see a series."""
-    app = make_app(clock)
+    app = make_app(clock, http=True)
     await app.start()
     try:
         got = samples(await scrape(session, app))
@@ -96,7 +97,7 @@ async def test_scrapes_share_one_snapshot_and_one_rendering(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
     """Within the TTL, many scrapes and /stats reads cost one build and one rendering."""
-    app = make_app(clock)
+    app = make_app(clock, http=True)
     await app.start()
     try:
         await scrape(session, app)
@@ -117,7 +118,7 @@ async def test_unknown_paths_share_one_route_label(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
     """Random 404 paths are counted under route="other": they add no series."""
-    app = make_app(clock)
+    app = make_app(clock, http=True)
     await app.start()
     try:
         for i in range(25):
@@ -142,7 +143,7 @@ async def test_unknown_paths_share_one_route_label(
 
 async def test_openmetrics_and_gzip(clock: FakeClock, session: aiohttp.ClientSession) -> None:
     """Accept picks OpenMetrics; Accept-Encoding: gzip compresses the same exposition."""
-    app = make_app(clock)
+    app = make_app(clock, http=True)
     await app.start()
     try:
         om = "application/openmetrics-text; version=1.0.0"
@@ -163,7 +164,7 @@ async def test_openmetrics_and_gzip(clock: FakeClock, session: aiohttp.ClientSes
 async def test_per_item_series_are_opt_in(clock: FakeClock, session: aiohttp.ClientSession) -> None:
     """Per-worker series appear only with metrics_per_item=True."""
     for per_item in (False, True):
-        app = make_app(clock, workers=2, metrics_per_item=per_item)
+        app = make_app(clock, http=True, workers=2, metrics_per_item=per_item)
         await app.start()
         try:
             names = {name for name, _ in samples(await scrape(session, app))}
@@ -190,7 +191,7 @@ async def test_promtool_accepts_the_exposition(
         if os.environ.get("CI"):
             pytest.fail("promtool is required in CI (.ci/run installs Debian's prometheus)")
         pytest.skip("promtool not installed")
-    app = make_app(clock, metrics_per_item=True)
+    app = make_app(clock, http=True, metrics_per_item=True)
     await app.start()
     try:
         await app.submit("echo", 1)

@@ -21,8 +21,8 @@ from orchestrator.http.openapi import spec as spec_of
 from orchestrator.http.openapi.__main__ import main
 from orchestrator.http.route import CATCH_ALL, Access, Route, public_paths
 from orchestrator.http.routes import ROUTES
-from tests.fakes import FakeFactory
-from tests.http.conftest import CANARY, Serve, make_app
+from tests.fakes import FakeFactory, make_app
+from tests.http.helpers import CANARY, Serve
 
 DOCS_YAML = Path(__file__).parent.parent.parent / "docs" / "openapi.yaml"
 SETTINGS = {
@@ -211,7 +211,7 @@ def validator(doc: dict[str, Any], name: str) -> jsonschema_rs.Validator:
 
 async def test_every_stats_field_is_documented(session: aiohttp.ClientSession) -> None:
     """A busy application's /stats matches the Stats schema closed to undocumented fields."""
-    app = make_app(FakeClock(), connection_factory=FakeFactory(), pool_min_size=1)
+    app = make_app(FakeClock(), http=True, factory=FakeFactory(), pool_min_size=1)
     await app.start()
     try:
         await app.submit("echo", 1)

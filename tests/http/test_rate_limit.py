@@ -11,7 +11,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.http.api_error import ApiError
 from orchestrator.http.client import group_address
 from orchestrator.http.concerns.rate_limit import RateLimiter
-from tests.http.conftest import CANARY, Serve
+from tests.http.helpers import CANARY, Serve
 
 SLOW = {"rate_limit": 3 / 60, "rate_limit_burst": 3}  # 3 at once, then one per 20 s
 

@@ -6,7 +6,7 @@ import pytest
 import structlog
 from structlog.contextvars import merge_contextvars
 
-from tests.http.conftest import CANARY, Serve
+from tests.http.helpers import CANARY, Serve
 
 
 @pytest.mark.parametrize("incoming", ["abc-123", "A.b_c-9", "x" * 128])

@@ -17,8 +17,7 @@ from orchestrator.health import HealthReport
 from orchestrator.http import HttpServer
 from orchestrator.http.route import Access, Route
 from orchestrator.types import StatsDict
-from tests.fakes import until
-from tests.http.conftest import make_app
+from tests.fakes import make_app, until
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ def held_port() -> Iterator[int]:
 
 async def test_port_in_use_runs_without_http(held_port: int, clock: FakeClock) -> None:
     """A port conflict logs http_server_failed; the application runs on without HTTP."""
-    app = make_app(clock, http_port=held_port)
+    app = make_app(clock, http=True, http_port=held_port)
     with structlog.testing.capture_logs() as logs:
         await app.start()
     try:
@@ -57,7 +56,7 @@ async def test_port_in_use_runs_without_http(held_port: int, clock: FakeClock) -
 
 async def test_port_in_use_with_http_required_raises(held_port: int, clock: FakeClock) -> None:
     """With http_required, a bind failure raises HttpServerError after rolling back."""
-    app = make_app(clock, http_port=held_port, http_required=True)
+    app = make_app(clock, http=True, http_port=held_port, http_required=True)
     with pytest.raises(HttpServerError, match="EADDRINUSE"):
         await app.start()
     assert app.state == "failed"
@@ -68,7 +67,7 @@ async def test_port_in_use_with_http_required_raises(held_port: int, clock: Fake
 
 async def test_bad_host_fails_cleanly(clock: FakeClock) -> None:
     """An unresolvable host is a bind failure with a reason, not a crash."""
-    app = make_app(clock, http_host="host.invalid", http_required=True)
+    app = make_app(clock, http=True, http_host="host.invalid", http_required=True)
     with pytest.raises(HttpServerError, match=r"cannot serve HTTP on host\.invalid"):
         await app.start()
     assert app.state == "failed"
@@ -76,7 +75,7 @@ async def test_bad_host_fails_cleanly(clock: FakeClock) -> None:
 
 async def test_restart_on_same_port_at_once(clock: FakeClock) -> None:
     """Stop then start on the same port works immediately, and no socket is left behind."""
-    first = make_app(clock)
+    first = make_app(clock, http=True)
     await first.start()
     port = first.http_port
     assert isinstance(port, int)
@@ -84,7 +83,7 @@ async def test_restart_on_same_port_at_once(clock: FakeClock) -> None:
     await first.stop(timeout=1.0)
     with socket.socket() as probe:
         assert probe.connect_ex(("127.0.0.1", port)) != 0
-    second = make_app(clock, http_port=port)
+    second = make_app(clock, http=True, http_port=port)
     await second.start()
     try:
         assert second.http_port == port
@@ -92,7 +91,7 @@ async def test_restart_on_same_port_at_once(clock: FakeClock) -> None:
             assert resp.status == 200
     finally:
         await second.stop(timeout=1.0)
-    again = make_app(clock, http_port=port)
+    again = make_app(clock, http=True, http_port=port)
     await again.start()
     assert again.http_port == port
     await again.stop(timeout=1.0)
@@ -100,7 +99,7 @@ async def test_restart_on_same_port_at_once(clock: FakeClock) -> None:
 
 async def test_http_stops_before_components(clock: FakeClock) -> None:
     """On stop, the HTTP server stops first, then the components in reverse start order."""
-    app = make_app(clock)
+    app = make_app(clock, http=True)
     await app.start()
     with structlog.testing.capture_logs() as logs:
         await app.stop(timeout=1.0)
@@ -114,7 +113,7 @@ async def test_http_stops_before_components(clock: FakeClock) -> None:
 
 async def test_http_starts_after_components(clock: FakeClock) -> None:
     """The HTTP server starts only after every component started and the app is running."""
-    app = make_app(clock)
+    app = make_app(clock, http=True)
     with structlog.testing.capture_logs() as logs:
         await app.start()
     await app.stop(timeout=1.0)

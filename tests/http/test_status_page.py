@@ -13,7 +13,7 @@ from orchestrator.config import HttpSettings
 from orchestrator.http.page import ASSETS
 from orchestrator.http.route import Access, public_paths
 from orchestrator.http.routes import ROUTES
-from tests.http.conftest import CANARY, Serve
+from tests.http.helpers import CANARY, Serve
 
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
 

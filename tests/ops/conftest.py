@@ -8,13 +8,7 @@ import aiohttp
 import pytest
 
 from orchestrator import Application, Job
-
-TOKEN = "ops-test-token"
-"""The bearer token the application under test requires on /metrics."""
-WORKERS = 3
-"""Workers of the application under test (``orchestrator_workers_configured``)."""
-JOBS = 5
-"""Jobs of kind ``echo`` submitted, all succeeded, before the application is handed over."""
+from tests.ops.live import JOBS, TOKEN, WORKERS
 
 
 @pytest.fixture

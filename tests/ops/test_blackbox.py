@@ -13,8 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import Application, FakeClock
 from orchestrator.components.lifecycle import State
-from tests.fakes import until
-from tests.http.conftest import make_app
+from tests.fakes import make_app, until
 from tests.ops.deploy_files import BLACKBOX, require_binary
 from tests.ops.test_prometheus_scrape import free_port
 
@@ -69,7 +68,7 @@ async def probe(exporter: str, module: str, target: str) -> dict[str, float]:
 async def test_probes_succeed_when_healthy_and_fail_while_draining(exporter: str) -> None:
     """probe_success is 1 for /health and /ready while healthy, 0 for both while draining."""
     clock = FakeClock()
-    app: Application = make_app(clock, drain_delay=60.0)
+    app: Application = make_app(clock, http=True, drain_delay=60.0)
     await app.start()
     stopping = None
     try:

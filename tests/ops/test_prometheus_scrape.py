@@ -14,7 +14,6 @@ import aiohttp
 import pytest
 
 from orchestrator import Application, __version__
-from tests.ops.conftest import JOBS, TOKEN, WORKERS
 from tests.ops.deploy_files import (
     ALERTS,
     DASHBOARD,
@@ -24,6 +23,7 @@ from tests.ops.deploy_files import (
     docs_queries,
     require_binary,
 )
+from tests.ops.live import JOBS, TOKEN, WORKERS
 
 T = TypeVar("T")
 

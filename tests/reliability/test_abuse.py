@@ -23,6 +23,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 import orjson
@@ -39,8 +40,8 @@ from orchestrator.http.concerns.auth import TokenAuth
 from orchestrator.http.concerns.rate_limit import RateLimiter
 from orchestrator.http.keys import ROUTE_TABLE, SETTINGS
 from orchestrator.http.route import Route, public_paths
-from tests.fakes import FakeFactory
-from tests.http.conftest import CANARY, make_app
+from tests.fakes import FakeFactory, make_app
+from tests.http.helpers import CANARY
 
 # -- rate limiting under attack ------------------------------------------------------------
 
@@ -56,41 +57,7 @@ SLOWDOWN_FACTOR = 10.0
 ROUNDS = 3
 """Attempts at the latency comparison: the machine is shared, one quiet round suffices."""
 
-FLOOD = r"""
-import asyncio, json, sys, time
-import aiohttp
-
-async def main(base, client, connections, total):
-    headers = {"X-Forwarded-For": client}
-    connector = aiohttp.TCPConnector(limit=connections)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        async def get(path):
-            sent = time.monotonic()
-            async with session.get(base + path, headers=headers) as resp:
-                await resp.read()
-            return resp.status, sent, time.monotonic() - sent, resp.headers.get("Retry-After")
-
-        await asyncio.gather(*(get("/live") for _ in range(connections)))  # connect first
-        print("ready", flush=True)
-        sys.stdin.readline()
-        started = asyncio.Event()
-
-        async def one_connection():
-            out = []
-            for _ in range(total // connections):
-                out.append(await get("/stats"))
-                if not started.is_set():
-                    started.set()
-                    print("started", flush=True)
-            return out
-
-        start = time.monotonic()
-        results = await asyncio.gather(*(one_connection() for _ in range(connections)))
-        flat = [r for rs in results for r in rs]
-        print(json.dumps({"start": start, "end": time.monotonic(), "results": flat}), flush=True)
-
-asyncio.run(main(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])))
-"""
+FLOOD = Path(__file__).with_name("flood.py")
 """The attacker: its own process (its client work must not load the server's loop)."""
 
 
@@ -125,7 +92,7 @@ class Round:
 async def attack_round(base: str, attacker_ip: str, neighbour_ip: str) -> Round:
     """Time the neighbour, then again while the attacker floods from its own process."""
     attacker = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", FLOOD, base, attacker_ip, str(ATTACK_CONNECTIONS), str(ATTACK),
+        sys.executable, str(FLOOD), base, attacker_ip, str(ATTACK_CONNECTIONS), str(ATTACK),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     assert attacker.stdin is not None
@@ -179,7 +146,9 @@ async def test_flooding_client_gets_429_at_once_and_spares_its_neighbour(
 ) -> None:
     """10x its limit: the attacker gets 429s at once; another client is served, about as fast."""
     log_lines = json_logs_in_memory()
-    app = make_app(clock, rate_limit=RATE, rate_limit_burst=BURST, trusted_proxies=("127.0.0.0/8",))
+    app = make_app(
+        clock, http=True, rate_limit=RATE, rate_limit_burst=BURST, trusted_proxies=("127.0.0.0/8",)
+    )
     await app.start()
     rounds: list[Round] = []
     try:
@@ -265,7 +234,7 @@ async def test_distinct_forwarded_clients_over_http_stay_bounded(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
     """Through the real chain, 1,000 X-Forwarded-For clients leave at most max_clients buckets."""
-    app = make_app(clock, rate_limit=RATE, rate_limit_max_clients=100,
+    app = make_app(clock, http=True, rate_limit=RATE, rate_limit_max_clients=100,
                    trusted_proxies=("127.0.0.0/8",))  # fmt: skip
     await app.start()
     try:
@@ -369,7 +338,7 @@ async def test_auth_matrix_over_every_protected_route(
     """Routes x methods x path spellings: never 2xx/3xx without the token, never 5xx, no canary."""
     caplog.set_level(logging.DEBUG)
     with structlog.testing.capture_logs() as logs:  # before the app: its loggers bind at start
-        app = make_app(clock, http_token=(CANARY,), rate_limit=None)
+        app = make_app(clock, http=True, http_token=(CANARY,), rate_limit=None)
         await app.start()
         try:
             port = app.http_port
@@ -423,7 +392,7 @@ async def test_stats_hold_no_secret(
     caplog.set_level(logging.DEBUG)
     with structlog.testing.capture_logs() as logs:
         factory = SecretFactory()
-        app = make_app(clock, connection_factory=factory, pool_min_size=2, http_token=(CANARY,))
+        app = make_app(clock, http=True, factory=factory, pool_min_size=2, http_token=(CANARY,))
         await app.start()
         try:
             auth = {"Authorization": f"Bearer {CANARY}"}

@@ -23,9 +23,8 @@ from orchestrator import Application, FakeClock, Job
 from orchestrator.components.lifecycle import State
 from orchestrator.errors import JobFailed, QueueFull, WorkerCrashed
 from orchestrator.health import ComponentHealth
-from tests.fakes import BlockingHandler, FakeFactory, until
-from tests.http.conftest import make_app
-from tests.reliability.conftest import Probe
+from tests.fakes import BlockingHandler, FakeFactory, make_app, until
+from tests.reliability.probe import Probe
 
 Start = Callable[[Application], Awaitable[Application]]
 
@@ -90,7 +89,7 @@ async def test_crashed_worker_fails_health_until_restarted(
     The death is a handler raising a ``BaseException``; a worker cancelled from outside is
     not a death (it stops quietly, as when the loop shuts down: see test_workers.py).
     """
-    app = make_app(clock, workers=2, restart_backoff=0.5)
+    app = make_app(clock, http=True, workers=2, restart_backoff=0.5)
 
     @app.handler("crash")
     async def crash(job: Job) -> None:
@@ -124,7 +123,7 @@ async def test_starved_pool_fails_health_for_the_starvation_window(
     """An acquire that times out makes /health 503 (pool) for 10 s of clock, then 200."""
     factory = FakeFactory()
     app = make_app(
-        clock, connection_factory=factory, workers=2, pool_max_size=1, pool_acquire_timeout=0.05
+        clock, http=True, factory=factory, workers=2, pool_max_size=1, pool_acquire_timeout=0.05
     )
     hold = BlockingHandler()
     app.handler("hold", timeout=None)(hold)
@@ -163,7 +162,7 @@ async def test_failing_factory_fails_health_until_a_connect_succeeds(
     """Three failed connects in a row make /health 503 (pool); the next good connect heals it."""
     factory = FakeFactory()
     app = await running(
-        make_app(clock, connection_factory=factory, pool_min_size=1, recycle_interval=1.0)
+        make_app(clock, http=True, factory=factory, pool_min_size=1, recycle_interval=1.0)
     )
     probe = probe_of(app, session)
     await assert_healthy(probe)
@@ -194,7 +193,7 @@ async def test_stopped_recycler_fails_health_until_restarted(
     clock: FakeClock, session: aiohttp.ClientSession, running: Start
 ) -> None:
     """A stopped recycler loop makes /health 503 (recycler); starting it again heals it."""
-    app = await running(make_app(clock))
+    app = await running(make_app(clock, http=True))
     probe = probe_of(app, session)
     await assert_healthy(probe)
     await app.recycler.stop()
@@ -210,7 +209,7 @@ async def test_recycler_missing_three_intervals_fails_health(
     clock: FakeClock, session: aiohttp.ClientSession, running: Start
 ) -> None:
     """Sweeps that keep failing leave no sweep for > 3 intervals: 503 (recycler), then 200."""
-    app = await running(make_app(clock, recycle_interval=1.0))
+    app = await running(make_app(clock, http=True, recycle_interval=1.0))
     probe = probe_of(app, session)
 
     def broken_maintain() -> None:
@@ -239,7 +238,7 @@ async def test_saturated_router_fails_health_after_the_grace(
     clock: FakeClock, session: aiohttp.ClientSession, running: Start
 ) -> None:
     """A queue full for half of saturation_grace makes /health 503 (router); draining heals."""
-    app = make_app(clock, workers=1, queue_size=2, saturation_grace=5.0)
+    app = make_app(clock, http=True, workers=1, queue_size=2, saturation_grace=5.0)
     hold = BlockingHandler()
     app.handler("hold", timeout=None)(hold)
     await running(app)
@@ -266,7 +265,7 @@ async def test_draining_application_fails_health_while_live(
     clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
     """During stop() /health is 503 (lifecycle draining), /ready 503, /live 200; restart heals."""
-    app = make_app(clock)
+    app = make_app(clock, http=True)
     hold = BlockingHandler()
     app.handler("hold", timeout=None)(hold)
     await app.start()
@@ -309,7 +308,7 @@ async def test_health_follows_each_component_never_hard_wired(
     component: str,
 ) -> None:
     """A component whose health() raises is false with a reason: /health 503, never 500."""
-    app = await running(make_app(clock))
+    app = await running(make_app(clock, http=True))
     probe = probe_of(app, session)
     await assert_healthy(probe)
     target = app.components()[component]
@@ -336,7 +335,7 @@ async def test_stats_failure_is_a_fast_500_while_health_answers(
     clock: FakeClock, session: aiohttp.ClientSession, running: Start
 ) -> None:
     """get_stats() raising: /stats 500 stats_unavailable in < 10 ms; /health and /live 200."""
-    app = await running(make_app(clock))
+    app = await running(make_app(clock, http=True))
     probe = probe_of(app, session)
     await assert_healthy(probe)  # also opens the keep-alive connection
 

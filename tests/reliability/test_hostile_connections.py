@@ -11,7 +11,8 @@ import pytest
 import structlog
 
 from orchestrator import Application, FakeClock
-from tests.http.conftest import CANARY, make_app
+from tests.fakes import make_app
+from tests.http.helpers import CANARY
 
 HEAD = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -19,7 +20,7 @@ HEAD = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
 @pytest.fixture
 async def guarded(clock: FakeClock) -> AsyncIterator[Application]:
     """An application whose server has short header and keep-alive timeouts and a small cap."""
-    app = make_app(clock, http_header_timeout=0.3, http_keepalive_timeout=0.3,
+    app = make_app(clock, http=True, http_header_timeout=0.3, http_keepalive_timeout=0.3,
                    http_max_connections=20, rate_limit=None)  # fmt: skip
     await app.start()
     yield app
@@ -101,7 +102,7 @@ async def test_slow_heads_cannot_crowd_out_a_fresh_client(guarded: Application) 
 
 async def test_busy_connections_at_the_cap_refuse_newcomers(clock: FakeClock) -> None:
     """When no connection can be evicted, a new one over the cap is closed at once."""
-    app = make_app(clock, http_max_connections=2, rate_limit=None)
+    app = make_app(clock, http=True, http_max_connections=2, rate_limit=None)
     await app.start()
     try:
         held = []
@@ -123,7 +124,9 @@ async def test_busy_connections_at_the_cap_refuse_newcomers(clock: FakeClock) ->
 @pytest.mark.slow
 async def test_thousand_slow_heads_and_health_under_50ms(clock: FakeClock) -> None:
     """With 1,000 slow-header connections open, /health on a fresh connection takes < 50 ms."""
-    app = make_app(clock, rate_limit=None)  # defaults: 1,000 connections, 10 s header timeout
+    app = make_app(
+        clock, http=True, rate_limit=None
+    )  # defaults: 1,000 connections, 10 s header timeout
     await app.start()
     slow: list[asyncio.StreamWriter] = []
     try:
