@@ -27,6 +27,7 @@ from orchestrator.errors import HttpServerError, NotRunning, StartFailed
 from orchestrator.health import HealthReport, aggregate
 from orchestrator.job import Envelope, Handler, Job
 from orchestrator.loop_lag import LoopLagMonitor
+from orchestrator.stats import ApplicationStats
 from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
 from orchestrator.version import __version__
 
@@ -320,18 +321,17 @@ class Application:
     def get_stats(self) -> StatsDict:
         """Every component's stats under its name, plus an ``application`` section."""
         lc = self.lifecycle
-        stats: StatsDict = {
-            "application": {
-                "name": self.settings.name,
-                "version": __version__,
-                "pid": os.getpid(),
-                "state": lc.state.value,
-                "started_at": utc_iso(lc.started_at) if lc.started_at else None,
-                "uptime_seconds": lc.uptime(),
-                "jobs_in_flight": self._inflight,
-                "event_loop_lag_seconds": self.loop_lag.lag,
-            }
+        application: ApplicationStats = {
+            "name": self.settings.name,
+            "version": __version__,
+            "pid": os.getpid(),
+            "state": lc.state.value,
+            "started_at": utc_iso(lc.started_at) if lc.started_at else None,
+            "uptime_seconds": lc.uptime(),
+            "jobs_in_flight": self._inflight,
+            "event_loop_lag_seconds": self.loop_lag.lag,
         }
+        stats: StatsDict = {"application": application}
         for name, component in self.components().items():
             stats[name] = component.stats()
         stats["http"] = self._http.stats() if self._http is not None else {"state": "disabled"}

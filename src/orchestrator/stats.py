@@ -1,12 +1,31 @@
-"""Helpers for building stats: bounded per-item listings."""
+"""The shapes of the stats sections, and a helper for bounded per-item listings.
+
+Each component's ``stats()`` returns one of these TypedDicts, so a key renamed in a
+component is a type error there, and ``tests/test_stats.py`` holds the metrics table and
+the OpenAPI schemas against the same keys.
+"""
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Collection
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
-__all__ = ["bounded"]
+__all__ = [
+    "ApplicationStats",
+    "ConnectionEntry",
+    "JobKindStats",
+    "LatencyStats",
+    "LifecycleStats",
+    "PoolStats",
+    "RecyclerStats",
+    "RegistryStats",
+    "RouterStats",
+    "TransitionEntry",
+    "WorkerEntry",
+    "WorkersStats",
+    "bounded",
+]
 
 T = TypeVar("T")
 
@@ -16,3 +35,125 @@ def bounded(items: Collection[T], limit: int | None) -> tuple[Collection[T], int
     if limit is None or len(items) <= limit:
         return items, 0
     return list(itertools.islice(items, limit)), len(items) - limit
+
+
+class ApplicationStats(TypedDict):
+    name: str
+    version: str
+    pid: int
+    state: str
+    started_at: str | None
+    uptime_seconds: float
+    jobs_in_flight: int
+    event_loop_lag_seconds: float
+
+
+class LatencyStats(TypedDict):
+    buckets: dict[str, int]
+    sum: float
+    count: int
+    p50: float | None
+    p99: float | None
+
+
+class JobKindStats(TypedDict):
+    timeout_seconds: float | None
+    retries: int
+    submitted_total: int
+    succeeded_total: int
+    failed_total: int
+    retried_total: int
+    timed_out_total: int
+    latency_seconds: LatencyStats
+
+
+class RegistryStats(TypedDict):
+    handlers: int
+    kinds: dict[str, JobKindStats]
+
+
+class ConnectionEntry(TypedDict):
+    id: int
+    state: str
+    uses: int
+    age_seconds: float
+    idle_seconds: float
+
+
+class PoolStats(TypedDict):
+    enabled: bool
+    size: int
+    idle: int
+    in_use: int
+    connecting: int
+    waiting: int
+    min_size: int
+    max_size: int
+    created_total: int
+    closed_total: int
+    connect_failures_total: int
+    acquire_timeouts_total: int
+    connections: list[ConnectionEntry]
+    connections_omitted: int
+
+
+class RouterStats(TypedDict):
+    accepting: bool
+    queued: int
+    capacity: int
+    routed_total: int
+    rejected_total: int
+    oldest_queued_age_seconds: float
+    full_ratio: float
+    saturated: bool
+
+
+class WorkerEntry(TypedDict):
+    id: int
+    state: str
+    jobs_total: int
+    failed_total: int
+    current_job: int | None
+    job_seconds: float | None
+    age_seconds: float
+    last_error: str | None
+
+
+class WorkersStats(TypedDict):
+    count: int
+    alive: int
+    busy: int
+    idle: int
+    stuck: int
+    jobs_completed_total: int
+    jobs_failed_total: int
+    deaths_total: int
+    stuck_total: int
+    abandoned_total: int
+    workers: list[WorkerEntry]
+    workers_omitted: int
+
+
+class TransitionEntry(TypedDict):
+    state: str
+    at: str
+
+
+class LifecycleStats(TypedDict):
+    state: str
+    started_at: str | None
+    uptime_seconds: float
+    restarts_total: int
+    pending_restarts: int
+    transitions: list[TransitionEntry]
+
+
+class RecyclerStats(TypedDict):
+    running: bool
+    interval_seconds: float
+    sweeps_total: int
+    sweep_errors_total: int
+    last_sweep_at: str | None
+    sweep_duration_seconds: float
+    workers_recycled_total: dict[str, int]
+    connections_recycled_total: dict[str, int]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ class Component(Protocol):
 
     async def stop(self) -> None: ...
 
-    def stats(self) -> StatsDict: ...
+    def stats(self) -> Mapping[str, Any]: ...
 
     def health(self) -> ComponentHealth: ...
 

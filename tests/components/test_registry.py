@@ -163,6 +163,7 @@ def test_histogram_quantiles_across_buckets() -> None:
     for _ in range(10):
         hist.observe(0.7)  # (0.5, 1.0]
     out = hist.to_dict()
+    assert out["p50"] is not None
     assert 0.0005 < out["p50"] <= 0.001
     assert out["p99"] == pytest.approx(0.5 + 0.5 * (99 - 90) / 10)
 

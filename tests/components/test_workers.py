@@ -261,7 +261,7 @@ async def test_a_killed_worker_fails_its_job_with_worker_crashed(rig: Rig) -> No
     assert (stats["deaths_total"], stats["alive"]) == (1, 1)
     dead = [w for w in stats["workers"] if w["state"] == "dead"]
     assert len(dead) == 1
-    assert dead[0]["last_error"].startswith("worker died: ")
+    assert (dead[0]["last_error"] or "").startswith("worker died: ")
     verdict = rig.workers.health()
     assert not verdict.healthy
     assert verdict.reason == "1 of 2 workers alive"

@@ -23,6 +23,7 @@ from orchestrator import Application, FakeClock, Job
 from orchestrator.components.lifecycle import State
 from orchestrator.errors import JobFailed, QueueFull, WorkerCrashed
 from orchestrator.health import ComponentHealth
+from orchestrator.stats import WorkersStats
 from tests.fakes import BlockingHandler, FakeFactory, make_app, until
 from tests.reliability.probe import Probe
 
@@ -339,7 +340,7 @@ async def test_stats_failure_is_a_fast_500_while_health_answers(
     probe = probe_of(app, session)
     await assert_healthy(probe)  # also opens the keep-alive connection
 
-    def broken() -> dict[str, Any]:
+    def broken() -> WorkersStats:
         raise RuntimeError("stats exploded: secret-password")
 
     app.workers.stats = broken  # type: ignore[method-assign]  # the fault under test

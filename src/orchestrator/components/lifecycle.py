@@ -16,7 +16,8 @@ import structlog
 from orchestrator.clock import utc_iso
 from orchestrator.health import ComponentHealth
 from orchestrator.state import State
-from orchestrator.types import Clock, Component, StatsDict
+from orchestrator.stats import LifecycleStats
+from orchestrator.types import Clock, Component
 
 __all__ = ["Lifecycle", "State"]
 
@@ -165,7 +166,7 @@ class Lifecycle:
             task.cancel()
         await asyncio.gather(*self._restarts, return_exceptions=True)
 
-    def stats(self) -> StatsDict:
+    def stats(self) -> LifecycleStats:
         """State, uptime, restarts and the recent transitions."""
         return {
             "state": self._state.value,

@@ -11,8 +11,8 @@ import structlog
 
 from orchestrator.errors import NotRunning, PoolExhausted
 from orchestrator.health import ComponentHealth
-from orchestrator.stats import bounded
-from orchestrator.types import Clock, ConnectionFactory, StatsDict
+from orchestrator.stats import PoolStats, bounded
+from orchestrator.types import Clock, ConnectionFactory
 
 __all__ = ["ConnectionPool", "PooledConnection"]
 
@@ -280,7 +280,7 @@ class ConnectionPool:
         self._idle.clear()
         await self._settle()
 
-    def stats(self) -> StatsDict:
+    def stats(self) -> PoolStats:
         """Sizes, counters and one entry per connection (at most ``max_items`` of them)."""
         now = self._clock.now()
         in_use = len(self._conns) - len(self._idle)

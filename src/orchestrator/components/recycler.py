@@ -11,7 +11,8 @@ import structlog
 
 from orchestrator.clock import utc_iso
 from orchestrator.health import ComponentHealth
-from orchestrator.types import Clock, StatsDict
+from orchestrator.stats import RecyclerStats
+from orchestrator.types import Clock
 
 __all__ = ["CONNECTION_REASONS", "WORKER_REASONS", "Recycler"]
 
@@ -147,7 +148,7 @@ class Recycler:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
-    def stats(self) -> StatsDict:
+    def stats(self) -> RecyclerStats:
         """Sweep counters, timing and what was recycled by reason."""
         return {
             "running": self._task is not None and not self._task.done(),

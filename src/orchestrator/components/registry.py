@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from orchestrator.errors import ConfigError, UnknownJobKind
 from orchestrator.health import ComponentHealth
 from orchestrator.job import Handler, JobSpec
-from orchestrator.types import StatsDict
+from orchestrator.stats import JobKindStats, LatencyStats, RegistryStats
 
 __all__ = ["LATENCY_BUCKETS", "LatencyHistogram", "Registry"]
 
@@ -47,7 +47,7 @@ class LatencyHistogram:
             seen += n
         return LATENCY_BUCKETS[-1]
 
-    def to_dict(self) -> StatsDict:
+    def to_dict(self) -> LatencyStats:
         """Cumulative bucket counts keyed by upper bound (``+Inf`` last), sum, count, p50, p99."""
         cumulative: dict[str, int] = {}
         running = 0
@@ -142,9 +142,9 @@ class Registry:
     async def stop(self) -> None:
         """Nothing to stop; handlers stay registered for a restart."""
 
-    def stats(self) -> StatsDict:
+    def stats(self) -> RegistryStats:
         """Per-kind counters and latency histograms."""
-        kinds: StatsDict = {}
+        kinds: dict[str, JobKindStats] = {}
         for kind, st in self._stats.items():
             spec = self._specs[kind]
             kinds[kind] = {

@@ -11,7 +11,8 @@ from orchestrator.components.saturation import FullTime
 from orchestrator.errors import NotRunning, QueueFull
 from orchestrator.health import ComponentHealth
 from orchestrator.job import Envelope
-from orchestrator.types import Clock, StatsDict
+from orchestrator.stats import RouterStats
+from orchestrator.types import Clock
 
 __all__ = ["SATURATED_RATIO", "Router"]
 
@@ -177,7 +178,7 @@ class Router:
         for env in self.drain_queued():
             env.reject(NotRunning("the application stopped before the job ran"))
 
-    def stats(self) -> StatsDict:
+    def stats(self) -> RouterStats:
         """Queue depth, capacity, counters and the age of the oldest queued job."""
         oldest = self._clock.now() - self._queue[0].enqueued_at if self._queue else 0.0
         return {

@@ -13,8 +13,8 @@ from orchestrator.errors import JobFailed, JobTimeout, NotRunning, WorkerCrashed
 from orchestrator.health import ComponentHealth
 from orchestrator.job import Envelope
 from orchestrator.stacks import task_stack
-from orchestrator.stats import bounded
-from orchestrator.types import Clock, StatsDict
+from orchestrator.stats import WorkersStats, bounded
+from orchestrator.types import Clock
 
 __all__ = ["STOP_GRACE", "Worker", "WorkerPool"]
 
@@ -401,7 +401,7 @@ class WorkerPool:
         """Workers running a job right now."""
         return sum(1 for w in self._workers.values() if w.current is not None)
 
-    def stats(self) -> StatsDict:
+    def stats(self) -> WorkersStats:
         """Counts, counters and one entry per worker (at most ``max_items`` of them)."""
         now = self._clock.now()
         busy = self.busy()
