@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import pkgutil
 import subprocess
@@ -61,3 +62,43 @@ def test_module_imports_on_its_own(
     """``python -W error -c "import <module>"`` succeeds in a fresh interpreter."""
     proc = imports[module]
     assert proc.returncode == 0, proc.stderr
+
+
+BOTTOM = {"types", "errors", "health", "clock", "config", "environment", "state", "stats",
+          "job", "stacks", "log", "loop_lag", "version"}  # fmt: skip
+"""The bottom layer of docs/architecture.md."""
+
+
+def imported(module: str) -> set[str]:
+    """The ``orchestrator.*`` and top-level third-party modules ``module`` imports (any depth
+    of the file, ``TYPE_CHECKING`` blocks included)."""
+    path = PACKAGE_DIR.joinpath(*module.split(".")[1:])
+    source = (path / "__init__.py") if path.is_dir() else path.with_suffix(".py")
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return names
+
+
+@pytest.mark.parametrize("module", MODULES, ids=MODULES)
+def test_the_layers_point_one_way(module: str) -> None:
+    """Bottom layer → nothing above; components → neither http, aiohttp, application nor each
+    other; http → neither components nor application."""
+    names = imported(module)
+    parts = module.split(".")
+    if len(parts) == 2 and parts[1] in BOTTOM:
+        ours = {n for n in names if n.startswith("orchestrator.")}
+        above = {n for n in ours if n.split(".")[1] not in BOTTOM}
+        assert above == set(), module
+    if parts[1:2] == ["components"] and len(parts) == 3:
+        helpers = {"orchestrator.components.saturation"}  # a helper module, not a component
+        banned = ("orchestrator.http", "orchestrator.application", "aiohttp")
+        peers = {n for n in names if n.startswith("orchestrator.components.")} - helpers
+        bad = {n for n in names if n.startswith(banned)} | peers
+        assert bad == set(), module
+    if parts[1:2] == ["http"]:
+        bad = {n for n in names if n.startswith(("orchestrator.components", "orchestrator.appl"))}
+        assert bad == set(), module
