@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from orchestrator.tasks import cancel_and_wait
+
 __all__ = ["LoopLagMonitor"]
 
 
@@ -50,6 +52,4 @@ class LoopLagMonitor:
     async def stop(self) -> None:
         """Stop sampling."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)

@@ -17,6 +17,7 @@ from orchestrator.application import Application
 from orchestrator.config import CoreSettings, HttpSettings
 from orchestrator.demo import DemoConnectionFactory, LoadGenerator, build_demo_app
 from orchestrator.log import LineBuffer
+from orchestrator.tasks import cancel_and_wait
 
 __all__ = ["URL_PATHS", "run_command", "run_demo", "run_in_new_loop"]
 
@@ -97,9 +98,7 @@ async def run_demo(
     try:
         return await _run_demo(args, settings, http, sink)
     finally:
-        if flusher is not None:
-            flusher.cancel()
-            await asyncio.gather(flusher, return_exceptions=True)
+        await cancel_and_wait(flusher)
 
 
 def _say(sink: LineBuffer | None, line: str) -> None:

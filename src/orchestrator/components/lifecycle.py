@@ -17,6 +17,7 @@ from orchestrator.clock import utc_iso
 from orchestrator.health import ComponentHealth
 from orchestrator.state import State
 from orchestrator.stats import LifecycleStats
+from orchestrator.tasks import cancel_and_wait
 from orchestrator.types import Clock, Component
 
 __all__ = ["Lifecycle", "State"]
@@ -162,9 +163,7 @@ class Lifecycle:
     async def stop(self) -> None:
         """Stop supervising and cancel pending restarts."""
         self._supervising = False
-        for task in list(self._restarts):
-            task.cancel()
-        await asyncio.gather(*self._restarts, return_exceptions=True)
+        await cancel_and_wait(list(self._restarts))
 
     def stats(self) -> LifecycleStats:
         """State, uptime, restarts and the recent transitions."""

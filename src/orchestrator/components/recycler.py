@@ -12,6 +12,7 @@ import structlog
 from orchestrator.clock import utc_iso
 from orchestrator.health import ComponentHealth
 from orchestrator.stats import RecyclerStats
+from orchestrator.tasks import cancel_and_wait
 from orchestrator.types import Clock
 
 __all__ = ["CONNECTION_REASONS", "WORKER_REASONS", "Recycler"]
@@ -144,9 +145,7 @@ class Recycler:
     async def stop(self) -> None:
         """Stop the sweep loop."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await cancel_and_wait(task)
 
     def stats(self) -> RecyclerStats:
         """Sweep counters, timing and what was recycled by reason."""
