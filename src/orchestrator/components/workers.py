@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
-from typing import Any, Protocol
 
 import structlog
 
-from orchestrator.errors import JobFailed, JobTimeout, NotRunning, WorkerCrashed
+from orchestrator.components.execution import JobExecution
+from orchestrator.components.worker import (
+    ConnectionSource,
+    DeathListener,
+    JobSource,
+    OutcomeSink,
+    Worker,
+    cancelled_from_outside,
+)
+from orchestrator.errors import NotRunning, WorkerCrashed
 from orchestrator.health import ComponentHealth
-from orchestrator.job import Envelope
 from orchestrator.stacks import task_stack
 from orchestrator.stats import WorkersStats, bounded
 from orchestrator.types import Clock
@@ -24,70 +30,7 @@ STOP_GRACE = 1.0
 """Seconds ``stop()`` waits for cancelled workers before it abandons those that refuse."""
 
 
-class JobSource(Protocol):
-    """Where workers take envelopes from (the router); None once it is closed and empty."""
-
-    async def get(self) -> Envelope | None: ...
-
-
-class OutcomeSink(Protocol):
-    """Where workers report outcomes (the registry)."""
-
-    def record_retry(self, kind: str) -> None: ...
-
-    def record_outcome(self, kind: str, seconds: float, *, ok: bool, timed_out: bool) -> None: ...
-
-
-class ConnectionSource(Protocol):
-    """Where workers lease connections (the pool)."""
-
-    @property
-    def enabled(self) -> bool: ...
-
-    async def acquire(self, timeout: float | None = None) -> Any: ...
-
-    def release(self, pc: Any, *, broken: bool = False) -> None: ...
-
-
-DeathListener = Callable[[int, BaseException], None]
-
-
-class _DeadlineExpired(Exception):
-    """An attempt ran past its own timeout."""
-
-
-class Worker:
-    """One worker task and its bookkeeping."""
-
-    __slots__ = ("attempt_seq", "counted", "current", "expired", "failed_total", "id",
-                 "job_started", "jobs_total", "last_error", "retiring", "settled", "started_at",
-                 "state", "stop_requested", "task")  # fmt: skip
-
-    def __init__(self, worker_id: int, now: float) -> None:
-        self.id = worker_id
-        self.state = "idle"
-        self.jobs_total = 0
-        self.failed_total = 0
-        self.current: Envelope | None = None
-        self.job_started = now
-        self.settled = False  # the current job's outcome is delivered and counted
-        self.attempt_seq = 0  # changes when an attempt starts and ends: stale timers see it
-        self.expired = False  # the current attempt is past its deadline
-        self.started_at = now
-        self.last_error: str | None = None
-        self.retiring: str | None = None
-        self.stop_requested = False
-        self.task: asyncio.Task[None] | None = None
-        self.counted = True  # counted in WorkerPool.alive() until it dies, retires or stops
-
-
-def _cancelled_from_outside() -> bool:
-    """Whether the running task was cancelled (``stop()``, or the loop shutting down)."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
-
-
-class WorkerPool:
+class WorkerPool(JobExecution):
     """Runs ``count`` workers; a handler error never kills a worker.
 
     Each job gets a pooled connection when the pool is enabled, runs under its timeout,
@@ -158,7 +101,7 @@ class WorkerPool:
                 if w.state == "busy":
                     w.state = "draining" if w.retiring else "idle"
         except asyncio.CancelledError as exc:
-            if not (w.stop_requested or _cancelled_from_outside()):
+            if not (w.stop_requested or cancelled_from_outside()):
                 self._died(w, exc)  # the handler raised CancelledError of its own accord
                 return
             self._fail_in_hand(w, NotRunning("the job was cancelled at shutdown"))
@@ -197,138 +140,6 @@ class WorkerPool:
             self._workers.pop(w.id, None)
         elif self.on_death is not None and self._running:
             self.on_death(w.id, exc)
-
-    async def _execute(self, w: Worker, env: Envelope) -> None:
-        spec, job = env.spec, env.job
-        attempt = 0
-        while True:
-            attempt += 1
-            job.attempt = attempt
-            last = attempt > spec.retries
-            try:
-                result = await self._attempt(w, env, last)
-            except _DeadlineExpired:
-                error: BaseException = TimeoutError()
-                timed_out = True
-            except Exception as exc:
-                error, timed_out = exc, False
-            else:
-                self._settle(w, env, result=result)
-                return
-            if not last and not w.settled and not env.future.done():
-                self._outcomes.record_retry(spec.kind)
-                continue
-            self._settle(w, env, error=error, timed_out=timed_out)
-            return
-
-    def _settle(
-        self,
-        w: Worker,
-        env: Envelope,
-        *,
-        result: Any = None,
-        error: BaseException | None = None,
-        timed_out: bool = False,
-    ) -> None:
-        """Count the job's outcome and deliver it to the submitter, once."""
-        if w.settled:
-            return
-        w.settled = True
-        spec, job = env.spec, env.job
-        w.jobs_total += 1
-        seconds = self._clock.now() - w.job_started
-        if error is None:
-            self.jobs_completed_total += 1
-            self._outcomes.record_outcome(spec.kind, seconds, ok=True, timed_out=False)
-            env.resolve(result)
-            return
-        w.failed_total += 1
-        self.jobs_failed_total += 1
-        w.last_error = f"{spec.kind}: {type(error).__name__}"
-        self._outcomes.record_outcome(spec.kind, seconds, ok=False, timed_out=timed_out)
-        final: JobFailed
-        if timed_out:
-            final = JobTimeout(
-                f"job {job.id} ({spec.kind}) timed out after {spec.timeout}s "
-                f"on attempt {job.attempt}"
-            )
-        else:
-            final = JobFailed(
-                f"job {job.id} ({spec.kind}) failed on attempt {job.attempt}: "
-                f"{type(error).__name__}"
-            )
-        final.__cause__ = error
-        env.reject(final)
-
-    async def _attempt(self, w: Worker, env: Envelope, last: bool) -> Any:
-        """One attempt: lease a connection if pooled, run the handler under its timeout.
-
-        Raises:
-            _DeadlineExpired: when this attempt's own deadline expired, whether the handler
-                obeyed the cancellation or returned later anyway; anything the handler
-                raises (a ``TimeoutError`` of its own included) propagates as is.
-        """
-        spec, job = env.spec, env.job
-        pc = await self._connections.acquire() if self._connections.enabled else None
-        job.connection = pc.raw if pc is not None else None
-        broken = False
-        w.attempt_seq += 1
-        w.expired = False
-        timer = None
-        task = w.task
-        if spec.timeout is not None and task is not None:
-            cancelling = task.cancelling()
-            timer = asyncio.get_running_loop().call_later(
-                spec.timeout, self._expire, w, w.attempt_seq, last
-            )
-        try:
-            try:
-                result = await spec.handler(job)
-            except asyncio.CancelledError:
-                if w.expired and task is not None and task.uncancel() <= cancelling:
-                    raise _DeadlineExpired from None
-                raise
-            if w.expired and task is not None:  # it swallowed the cancellation and returned
-                task.uncancel()
-                raise _DeadlineExpired
-            return result
-        except (OSError, _DeadlineExpired):  # ConnectionError, TimeoutError are OSErrors
-            broken = True  # the connection's state is unknown: close it
-            raise
-        finally:
-            if timer is not None:
-                timer.cancel()
-            w.attempt_seq += 1
-            job.connection = None
-            if pc is not None:
-                self._connections.release(pc, broken=broken)
-
-    def _expire(self, w: Worker, seq: int, last: bool) -> None:
-        """An attempt's deadline: cancel it; on the last attempt, the submitter gets its answer."""
-        env = w.current
-        if w.attempt_seq != seq or env is None or w.task is None:
-            return
-        w.expired = True
-        w.task.cancel()
-        if last:  # whatever the handler does with its cancellation
-            self._settle(w, env, error=TimeoutError(), timed_out=True)
-        asyncio.get_running_loop().call_later(self._stuck_grace, self._check_stuck, w, seq)
-
-    def _check_stuck(self, w: Worker, seq: int) -> None:
-        """Past its deadline and the grace, the attempt still runs: replace its worker."""
-        env = w.current
-        if w.attempt_seq != seq or env is None or w.retiring is not None:
-            return
-        self._settle(w, env, error=TimeoutError(), timed_out=True)
-        w.state, w.retiring = "stuck", "stuck"
-        self._uncount(w)
-        self.stuck_total += 1
-        log.error("worker_stuck", worker_id=w.id, job_id=env.job.id, kind=env.spec.kind,
-                  attempt=env.job.attempt, running_seconds=self._clock.now() - w.job_started,
-                  detail="the handler ignores its cancellation; the worker is replaced",
-                  stack=task_stack(w.task) if w.task is not None else [])  # fmt: skip
-        if self._running:
-            self._spawn()
 
     def retire(self, worker_id: int, reason: str) -> bool:
         """Replace a worker: start its successor now, let it finish the job in hand."""
