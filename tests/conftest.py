@@ -8,6 +8,7 @@ import pytest
 import structlog
 
 from orchestrator import Application, FakeClock
+from orchestrator.log_level import LEVEL
 from tests.fakes import FakeFactory, make_app
 
 
@@ -15,8 +16,10 @@ from tests.fakes import FakeFactory, make_app
 def _reset_structlog() -> Iterator[None]:
     """Give every test structlog's defaults, whatever the previous test configured."""
     structlog.reset_defaults()
+    LEVEL.reset()
     yield
     structlog.reset_defaults()
+    LEVEL.reset()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, BinaryIO, Literal, TextIO, cast
@@ -12,12 +13,11 @@ from typing import Any, BinaryIO, Literal, TextIO, cast
 import orjson
 import structlog
 
+from orchestrator.log_level import LEVEL, LEVELS
+
 __all__ = ["LineBuffer", "LogFormat", "configure_logging"]
 
 LogFormat = Literal["json", "console", "auto"]
-
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
-           "error": logging.ERROR}  # fmt: skip
 
 
 def _dumps(obj: Any, **_: Any) -> bytes:
@@ -53,13 +53,15 @@ class LineBuffer:
         self._pending: list[bytes] = []
         self._size = 0
         self._since = 0.0
+        self._lock = threading.Lock()  # the blocked-loop watchdog logs from its own thread
 
     def write(self, data: bytes) -> int:
         """Queue ``data``."""
-        if not self._pending:
-            self._since = self._clock()
-        self._pending.append(data)
-        self._size += len(data)
+        with self._lock:
+            if not self._pending:
+                self._since = self._clock()
+            self._pending.append(data)
+            self._size += len(data)
         return len(data)
 
     def flush(self) -> None:
@@ -71,11 +73,12 @@ class LineBuffer:
 
     def drain(self) -> None:
         """Write every pending line now."""
-        if not self._pending:
-            return
-        data = b"".join(self._pending)
-        self._pending.clear()
-        self._size = 0
+        with self._lock:
+            if not self._pending:
+                return
+            data = b"".join(self._pending)
+            self._pending.clear()
+            self._size = 0
         try:
             self._raw.write(data)
             self._raw.flush()
@@ -105,13 +108,14 @@ def configure_logging(
     Raises:
         ValueError: on an unknown level or format.
     """
-    if level not in _LEVELS:
+    if level not in LEVELS:
         raise ValueError(f"unknown log level {level!r}")
     out = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"
     sink: LineBuffer | None = None
     shared: list[Any] = [
+        LEVEL.filter,  # the level can change while the process runs (/debug/loggers)
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -136,8 +140,9 @@ def configure_logging(
         raise ValueError(f"unknown log format {fmt!r}")
     structlog.configure(
         processors=processors,
-        wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.DEBUG),
         logger_factory=logger_factory,
         cache_logger_on_first_use=True,
     )
+    LEVEL.configure(LEVELS[level])
     return sink

@@ -10,6 +10,8 @@ import structlog
 from aiohttp import web
 from cachetools import TTLCache
 
+from orchestrator.log_level import LEVEL
+
 __all__ = ["AccessLog"]
 
 EVENT = "http_request_served"
@@ -67,7 +69,7 @@ class AccessLog:
             emit = log.warning
         elif (status >= 400 and not quiet) or not probe or self._sampled():
             emit = log.info
-        elif self._debug:
+        elif self._debug and (not LEVEL.configured or LEVEL.level <= logging.DEBUG):
             emit = log.debug
         else:
             return
