@@ -6,7 +6,7 @@ import asyncio
 import gc
 import itertools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -23,13 +23,18 @@ from orchestrator.components import (
     WorkerPool,
 )
 from orchestrator.config import CoreSettings, HttpSettings, split_settings
-from orchestrator.errors import HttpServerError, NotRunning, StartFailed
+from orchestrator.errors import HttpServerError, NotRunning, QueueFull, StartFailed
+from orchestrator.events import EventBus
 from orchestrator.health import HealthReport, aggregate
+from orchestrator.health_watch import HealthWatcher
 from orchestrator.job import Envelope, Handler, Job
+from orchestrator.job_events import JobEvents
+from orchestrator.log_level import LEVEL
 from orchestrator.loop_lag import LoopLagMonitor
 from orchestrator.stats import ApplicationStats
 from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
 from orchestrator.version import __version__
+from orchestrator.watchdog import LoopWatchdog
 
 if TYPE_CHECKING:
     from orchestrator.http.server import HttpServer
@@ -63,13 +68,17 @@ class Application:
         http: HttpSettings | None = None,
         connection_factory: ConnectionFactory | None = None,
         clock: Clock | None = None,
+        sources: Mapping[str, str] | None = None,
         **overrides: Any,
     ) -> None:
         core, http_overrides = split_settings(overrides)
         self.settings = (settings or CoreSettings()).replace(**core)
         self.http_settings = (http or HttpSettings()).replace(**http_overrides)
+        self.sources = {**dict.fromkeys(overrides, "keyword"), **(sources or {})}
         s = self.settings
         self.clock: Clock = clock or MonotonicClock()
+        self.events = EventBus(max_subscribers=self.http_settings.max_event_subscribers)
+        self.jobs = JobEvents(self.events.publish, self.clock.wall)
         self.registry = Registry()
         self.pool = ConnectionPool(
             connection_factory, self.clock, min_size=s.pool_min_size,
@@ -81,14 +90,14 @@ class Application:
         self.workers = WorkerPool(
             self.router, self.registry, self.pool, self.clock,
             count=s.workers, on_death=self.lifecycle.report_death, max_items=s.stats_max_items,
-            stuck_grace=s.handler_stuck_grace,
+            stuck_grace=s.handler_stuck_grace, jobs=self.jobs, events=self.events.publish,
         )  # fmt: skip
         self.lifecycle.supervise(self.workers)
         self.recycler = Recycler(
             self.workers, self.pool, self.clock, interval=s.recycle_interval,
             max_jobs_per_worker=s.max_jobs_per_worker, max_worker_age=s.max_worker_age,
             max_connection_uses=s.max_connection_uses, max_connection_age=s.max_connection_age,
-            connection_idle_timeout=s.connection_idle_timeout,
+            connection_idle_timeout=s.connection_idle_timeout, events=self.events.publish,
         )  # fmt: skip
         self._job_ids = itertools.count(1)
         self._inflight = 0
@@ -102,6 +111,14 @@ class Application:
 
             self._http = HttpServer(self, self.http_settings, clock=self.clock)
         self.loop_lag = LoopLagMonitor()
+        self.watchdog = (
+            LoopWatchdog(s.blocked_loop_threshold, events=self.events.publish)
+            if s.blocked_loop_threshold is not None
+            else None
+        )
+        self.health_watch = HealthWatcher(
+            self._health_now, self.clock, events=self.events.publish, tick=self.jobs.flush
+        )
 
     @property
     def http_server(self) -> HttpServer:
@@ -178,7 +195,12 @@ class Application:
         spec = self.registry.lookup(kind)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         env = Envelope(spec, Job(next(self._job_ids), kind, payload), future, self.clock.now())
-        self.router.put(env)
+        try:
+            self.router.put(env)
+        except QueueFull as exc:
+            self.registry.record_rejected(kind)
+            self.jobs.rejected(env.job.id, kind, exc)
+            raise
         self.registry.record_submitted(kind)
         self._inflight += 1
         if self._inflight == 1:
@@ -209,14 +231,14 @@ class Application:
         except Exception as exc:
             raise StartFailed(f"start failed: {type(exc).__name__}: {exc}") from exc
         self.lifecycle.transition(State.RUNNING)
-        self.loop_lag.start()
+        self._start_monitors()
         if self._http is not None:
             try:
                 await self._http.start()
             except HttpServerError:
                 if self.http_settings.http_required:
                     self.lifecycle.transition(State.STOPPING)
-                    await self.loop_lag.stop()
+                    await self._stop_monitors()
                     try:
                         await self.lifecycle.stop_all(self._start_order())
                     finally:
@@ -258,6 +280,8 @@ class Application:
             delay = self.http_settings.drain_delay
             http.drain(seconds=delay)
         log.info("draining", drain_delay_seconds=delay, jobs_in_flight=self._inflight)
+        self.events.publish("draining", {"drain_delay_seconds": delay})
+        self.events.close_all()  # event streams end cleanly rather than hold the HTTP stop
         waits = [self._wait_for_jobs(timeout)]
         if delay > 0:  # readiness is 503 while the server still answers, for load balancers
             waits.append(self.clock.sleep(delay))
@@ -268,7 +292,7 @@ class Application:
                 if http is not None:
                     await http.stop()
             finally:
-                await self.loop_lag.stop()
+                await self._stop_monitors()
                 await self.lifecycle.stop_all(self._start_order())
         finally:
             if self.settings.gc_freeze:
@@ -276,6 +300,19 @@ class Application:
             self.lifecycle.transition(State.STOPPED)
             log.info("application_stopped", jobs_completed=self.workers.jobs_completed_total,
                      jobs_failed=self.workers.jobs_failed_total)  # fmt: skip
+
+    def _start_monitors(self) -> None:
+        self.loop_lag.start()
+        self.health_watch.start()
+        if self.watchdog is not None:
+            self.watchdog.start()
+
+    async def _stop_monitors(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        await self.health_watch.stop()
+        self.jobs.flush()
+        await self.loop_lag.stop()
 
     async def _wait_for_jobs(self, timeout: float) -> None:
         try:
@@ -330,6 +367,10 @@ class Application:
             "uptime_seconds": lc.uptime(),
             "jobs_in_flight": self._inflight,
             "event_loop_lag_seconds": self.loop_lag.lag,
+            "event_loop_blocked_total": self.watchdog.blocked_total if self.watchdog else 0,
+            "log_level": LEVEL.name(),
+            "log_level_reverts_at": utc_iso(LEVEL.until) if LEVEL.until is not None else None,
+            "event_subscribers": self.events.subscribers,
         }
         stats: StatsDict = {"application": application}
         for name, component in self.components().items():
@@ -337,10 +378,15 @@ class Application:
         stats["http"] = self._http.stats() if self._http is not None else {"state": "disabled"}
         return stats
 
-    def health(self) -> HealthReport:
-        """Every component's health; a check that raises counts as unhealthy."""
+    def _health_now(self) -> HealthReport:
         checks = [(name, c.health) for name, c in self.components().items()]
         return aggregate(checks, self.clock.wall())
+
+    def health(self) -> HealthReport:
+        """Every component's health, and since when (as the background watcher saw it); a
+        check that raises counts as unhealthy."""
+        checks = [(name, c.health) for name, c in self.components().items()]
+        return aggregate(checks, self.clock.wall(), self.health_watch.since)
 
     def is_healthy(self) -> bool:
         """Whether every component is healthy; never raises."""

@@ -74,6 +74,7 @@ class CoreSettings:
     saturation_grace: float = 5.0
     restart_backoff: float = 0.1
     handler_stuck_grace: float = 5.0
+    blocked_loop_threshold: float | None = 1.0
     stats_max_items: int | None = 1000
     gc_freeze: bool = False
 
@@ -99,6 +100,7 @@ class CoreSettings:
         check_seconds("saturation_grace", self.saturation_grace, positive=False)
         check_seconds("restart_backoff", self.restart_backoff, positive=False)
         check_seconds("handler_stuck_grace", self.handler_stuck_grace)
+        check_seconds("blocked_loop_threshold", self.blocked_loop_threshold, optional=True)
         check_int("stats_max_items", self.stats_max_items, minimum=0, optional=True)
 
     def replace(self, **changes: Any) -> Self:
@@ -149,6 +151,7 @@ class HttpSettings:
     access_log_probe_sample: float = field(default=0.0, metadata=_env("ACCESS_LOG_PROBE_SAMPLE"))
     metrics_per_item: bool = field(default=False, metadata=_env("METRICS_PER_ITEM"))
     drain_delay: float = field(default=0.0, metadata=_env("DRAIN_DELAY"))
+    max_event_subscribers: int = field(default=16, metadata=_env("MAX_EVENT_SUBSCRIBERS"))
 
     @property
     def rate_limited(self) -> bool:
@@ -210,6 +213,7 @@ class HttpSettings:
                     setting="cors_origins",
                 )
         check_seconds("drain_delay", self.drain_delay, positive=False)
+        check_int("max_event_subscribers", self.max_event_subscribers, minimum=1)
         sample = self.access_log_probe_sample
         if isinstance(sample, bool) or not isinstance(sample, int | float) or not 0 <= sample <= 1:
             raise ConfigError(

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.clock import utc_iso
@@ -39,6 +39,8 @@ class HealthReport:
     healthy: bool
     timestamp: float
     components: dict[str, ComponentHealth]
+    since: Mapping[str, float] = field(default_factory=dict)
+    """Since when (epoch seconds) each component has had its verdict, where known."""
 
     def to_dict(self, *, verbose: bool = False) -> dict[str, Any]:
         """The JSON shape: healthy, timestamp, components (+ checks when verbose)."""
@@ -48,11 +50,15 @@ class HealthReport:
             "components": {name: h.healthy for name, h in self.components.items()},
         }
         if verbose:
-            out["checks"] = {
-                name: {"healthy": h.healthy, "reason": h.reason}
-                for name, h in self.components.items()
-            }
+            out["checks"] = {name: self._check(name, h) for name, h in self.components.items()}
         return out
+
+    def _check(self, name: str, health: ComponentHealth) -> dict[str, Any]:
+        check: dict[str, Any] = {"healthy": health.healthy, "reason": health.reason}
+        since = self.since.get(name)
+        if since is not None:
+            check["since"] = utc_iso(since)
+        return check
 
     def failing(self) -> dict[str, str]:
         """The unhealthy components and their reasons."""
@@ -60,7 +66,9 @@ class HealthReport:
 
 
 def aggregate(
-    checks: Iterable[tuple[str, Callable[[], ComponentHealth]]], timestamp: float
+    checks: Iterable[tuple[str, Callable[[], ComponentHealth]]],
+    timestamp: float,
+    since: Mapping[str, float] | None = None,
 ) -> HealthReport:
     """Run every check; a check that raises counts as unhealthy with the error as reason."""
     components: dict[str, ComponentHealth] = {}
@@ -72,4 +80,4 @@ def aggregate(
             result = ComponentHealth.failing(f"health check raised {type(exc).__name__}")
         components[name] = result
     healthy = all(h.healthy for h in components.values())
-    return HealthReport(healthy, timestamp, components)
+    return HealthReport(healthy, timestamp, components, since or {})

@@ -13,8 +13,11 @@ from typing import TypedDict, TypeVar
 
 __all__ = [
     "ApplicationStats",
+    "ConnectError",
     "ConnectionEntry",
+    "CurrentJob",
     "JobKindStats",
+    "LastError",
     "LatencyStats",
     "LifecycleStats",
     "PoolStats",
@@ -46,6 +49,10 @@ class ApplicationStats(TypedDict):
     uptime_seconds: float
     jobs_in_flight: int
     event_loop_lag_seconds: float
+    event_loop_blocked_total: int
+    log_level: str
+    log_level_reverts_at: str | None
+    event_subscribers: int
 
 
 class LatencyStats(TypedDict):
@@ -64,7 +71,9 @@ class JobKindStats(TypedDict):
     failed_total: int
     retried_total: int
     timed_out_total: int
+    rejected_total: int
     latency_seconds: LatencyStats
+    queue_wait_seconds: LatencyStats
 
 
 class RegistryStats(TypedDict):
@@ -80,6 +89,12 @@ class ConnectionEntry(TypedDict):
     idle_seconds: float
 
 
+class ConnectError(TypedDict):
+    type: str
+    message: str
+    at: str
+
+
 class PoolStats(TypedDict):
     enabled: bool
     size: int
@@ -93,6 +108,7 @@ class PoolStats(TypedDict):
     closed_total: int
     connect_failures_total: int
     acquire_timeouts_total: int
+    last_connect_error: ConnectError | None
     connections: list[ConnectionEntry]
     connections_omitted: int
 
@@ -108,15 +124,28 @@ class RouterStats(TypedDict):
     saturated: bool
 
 
+class CurrentJob(TypedDict):
+    id: int
+    kind: str
+    attempt: int
+    running_seconds: float
+
+
+class LastError(TypedDict):
+    type: str
+    message: str
+    at: str
+    job_id: int | None
+
+
 class WorkerEntry(TypedDict):
     id: int
     state: str
     jobs_total: int
     failed_total: int
-    current_job: int | None
-    job_seconds: float | None
+    current_job: CurrentJob | None
     age_seconds: float
-    last_error: str | None
+    last_error: LastError | None
 
 
 class WorkersStats(TypedDict):

@@ -24,6 +24,7 @@ STATS_KEYS = {
     "closed_total",
     "connect_failures_total",
     "acquire_timeouts_total",
+    "last_connect_error",
     "connections",
     "connections_omitted",
 }

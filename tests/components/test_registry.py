@@ -17,7 +17,9 @@ KIND_KEYS = {
     "failed_total",
     "retried_total",
     "timed_out_total",
+    "rejected_total",
     "latency_seconds",
+    "queue_wait_seconds",
 }
 
 
@@ -90,12 +92,15 @@ def test_stats_have_per_kind_counters() -> None:
     registry.record_outcome("a", 0.01, ok=True, timed_out=False)
     registry.record_outcome("a", 0.02, ok=False, timed_out=False)
     registry.record_outcome("a", 1.0, ok=False, timed_out=True)
+    registry.record_rejected("a")
+    registry.record_queue_wait("a", 0.003)
     stats = registry.stats()
     assert set(stats) == {"handlers", "kinds"}
     assert stats["handlers"] == 2
     a = stats["kinds"]["a"]
     assert set(a) == KIND_KEYS
-    assert {k: v for k, v in a.items() if k != "latency_seconds"} == {
+    histograms = {"latency_seconds", "queue_wait_seconds"}
+    assert {k: v for k, v in a.items() if k not in histograms} == {
         "timeout_seconds": 1.0,
         "retries": 1,
         "submitted_total": 3,
@@ -103,8 +108,10 @@ def test_stats_have_per_kind_counters() -> None:
         "failed_total": 2,
         "retried_total": 1,
         "timed_out_total": 1,
+        "rejected_total": 1,
     }
     assert a["latency_seconds"]["count"] == 3
+    assert (a["queue_wait_seconds"]["count"], a["queue_wait_seconds"]["sum"]) == (1, 0.003)
     assert stats["kinds"]["b"]["submitted_total"] == 0
 
 

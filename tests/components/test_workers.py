@@ -32,8 +32,8 @@ STATS_KEYS = {
     "workers",
     "workers_omitted",
 }
-WORKER_KEYS = {"id", "state", "jobs_total", "failed_total", "current_job", "job_seconds",
-               "age_seconds", "last_error"}  # fmt: skip
+WORKER_KEYS = {"id", "state", "jobs_total", "failed_total", "current_job", "age_seconds",
+               "last_error"}  # fmt: skip
 
 
 class Killed(BaseException):
@@ -129,7 +129,12 @@ async def test_a_handler_exception_fails_the_job_not_the_worker(rig: Rig) -> Non
     assert [w.id for w in rig.workers.workers()] == ids_before
     stats = rig.workers.stats()
     assert (stats["deaths_total"], stats["jobs_failed_total"], stats["alive"]) == (0, 1, 2)
-    assert "fail: ValueError" in [w["last_error"] for w in stats["workers"]]
+    (failed,) = [w for w in stats["workers"] if w["last_error"]]
+    assert failed["last_error"] is not None
+    assert failed["last_error"]["type"] == "ValueError"
+    assert failed["last_error"]["message"] == "boom"
+    assert failed["last_error"]["job_id"] == 1
+    assert failed["last_error"]["at"].endswith("Z")
     assert rig.workers.health().healthy
 
 
@@ -261,7 +266,9 @@ async def test_a_killed_worker_fails_its_job_with_worker_crashed(rig: Rig) -> No
     assert (stats["deaths_total"], stats["alive"]) == (1, 1)
     dead = [w for w in stats["workers"] if w["state"] == "dead"]
     assert len(dead) == 1
-    assert (dead[0]["last_error"] or "").startswith("worker died: ")
+    assert dead[0]["last_error"] is not None
+    assert dead[0]["last_error"]["type"] == "Killed"
+    assert dead[0]["last_error"]["message"] == "the worker died"
     verdict = rig.workers.health()
     assert not verdict.healthy
     assert verdict.reason == "1 of 2 workers alive"
@@ -425,7 +432,9 @@ async def test_stats_describe_each_worker(rig: Rig) -> None:
     assert (stats["count"], stats["alive"], stats["busy"], stats["idle"]) == (2, 2, 1, 1)
     entries = {w["id"]: w for w in stats["workers"]}
     assert all(set(w) == WORKER_KEYS for w in entries.values())
-    busy = next(w for w in entries.values() if w["current_job"] == env.job.id)
+    busy = next(w for w in entries.values() if w["current_job"] is not None)
+    assert busy["current_job"] == {"id": env.job.id, "kind": "block", "attempt": 1,
+                                   "running_seconds": 3.0}  # fmt: skip
     assert (busy["state"], busy["age_seconds"]) == ("busy", 3.0)
     blocker.release_all()
     await env.future

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 import structlog
 
-from orchestrator import Application
-from orchestrator.http.keys import OBSERVABLE
 from tests.http.helpers import CANARY, Serve
 
 
@@ -70,32 +68,6 @@ async def test_failures_logged_with_reason(serve: Serve) -> None:
             await resp.read()
     served = [(e["status"], e["error"], e["log_level"]) for e in logs if "status" in e]
     assert served == [(404, "not_found", "info"), (401, "unauthorized", "info")]
-
-
-async def test_health_change_logged_once(serve: Serve) -> None:
-    """A change of health is logged once with the failing component, then again on recovery."""
-    client = await serve()
-    observable = client.app[OBSERVABLE]
-    assert isinstance(observable, Application)
-    recycler = observable.recycler
-    with structlog.testing.capture_logs() as logs:
-        for _ in range(3):
-            async with client.get("/health") as resp:
-                assert resp.status == 200
-        await recycler.stop()
-        for _ in range(3):
-            async with client.get("/health") as resp:
-                assert resp.status == 503
-        await recycler.start()
-        for _ in range(3):
-            async with client.get("/ready") as resp:
-                assert resp.status == 200
-    changes = [e for e in logs if e["event"] == "health_changed"]
-    assert [(e["log_level"], e["healthy"]) for e in changes] == [
-        ("warning", False),
-        ("info", True),
-    ]
-    assert changes[0]["failing"] == {"recycler": "recycler sweep loop is not running"}
 
 
 async def test_authorization_never_logged(serve: Serve) -> None:

@@ -277,8 +277,9 @@ async def test_draining_application_fails_health_while_live(
     await until(lambda: app.state is State.DRAINING)
     status, body = await probe.get("/health?verbose")
     assert status == 503
-    assert body["checks"]["lifecycle"] == {"healthy": False, "reason": "application is draining"}
-    assert body["checks"]["router"] == {"healthy": False, "reason": "router is not accepting jobs"}
+    lifecycle, router = body["checks"]["lifecycle"], body["checks"]["router"]
+    assert (lifecycle["healthy"], lifecycle["reason"]) == (False, "application is draining")
+    assert (router["healthy"], router["reason"]) == (False, "router is not accepting jobs")
     ready_status, ready = await probe.get("/ready")
     assert (ready_status, ready) == (503, {"ready": False, "reason": "draining"})
     assert await probe.status("/live") == 200

@@ -12,9 +12,11 @@ from typing import Any
 
 import structlog
 
+from orchestrator.clock import utc_iso
 from orchestrator.components.worker import ConnectionSource, DeadlineExpired, OutcomeSink, Worker
 from orchestrator.errors import JobFailed, JobTimeout
 from orchestrator.job import Envelope
+from orchestrator.job_events import JobEvents, error_fields
 from orchestrator.stacks import task_stack
 from orchestrator.types import Clock
 
@@ -29,6 +31,7 @@ class JobExecution:
     _outcomes: OutcomeSink
     _connections: ConnectionSource
     _clock: Clock
+    _jobs: JobEvents
     _stuck_grace: float
     _running: bool
     jobs_completed_total: int
@@ -39,6 +42,9 @@ class JobExecution:
         raise NotImplementedError
 
     def _uncount(self, w: Worker) -> None:
+        raise NotImplementedError
+
+    def _notify(self, name: str, **fields: Any) -> None:
         raise NotImplementedError
 
     async def _execute(self, w: Worker, env: Envelope) -> None:
@@ -60,6 +66,8 @@ class JobExecution:
                 return
             if not last and not w.settled and not env.future.done():
                 self._outcomes.record_retry(spec.kind)
+                self._jobs.retried(job.id, spec.kind, attempt, error,
+                                   self._clock.now() - w.job_started)  # fmt: skip
                 continue
             self._settle(w, env, error=error, timed_out=timed_out)
             return
@@ -80,6 +88,7 @@ class JobExecution:
         spec, job = env.spec, env.job
         w.jobs_total += 1
         seconds = self._clock.now() - w.job_started
+        self._jobs.finished(job.id, spec.kind, job.attempt, seconds)
         if error is None:
             self.jobs_completed_total += 1
             self._outcomes.record_outcome(spec.kind, seconds, ok=True, timed_out=False)
@@ -87,8 +96,13 @@ class JobExecution:
             return
         w.failed_total += 1
         self.jobs_failed_total += 1
-        w.last_error = f"{spec.kind}: {type(error).__name__}"
+        if timed_out:
+            error = TimeoutError(f"timed out after {spec.timeout}s")
+        fields = error_fields(error)
+        w.last_error = {"type": fields["error_type"], "message": fields["message"],
+                        "at": utc_iso(self._clock.wall()), "job_id": job.id}  # fmt: skip
         self._outcomes.record_outcome(spec.kind, seconds, ok=False, timed_out=timed_out)
+        self._jobs.failed(job.id, spec.kind, job.attempt, error, seconds, timed_out=timed_out)
         final: JobFailed
         if timed_out:
             final = JobTimeout(
@@ -114,6 +128,7 @@ class JobExecution:
         spec, job = env.spec, env.job
         pc = await self._connections.acquire() if self._connections.enabled else None
         job.connection = pc.raw if pc is not None else None
+        w.connection_id = pc.id if pc is not None else None
         broken = False
         w.attempt_seq += 1
         w.expired = False
@@ -142,7 +157,7 @@ class JobExecution:
             if timer is not None:
                 timer.cancel()
             w.attempt_seq += 1
-            job.connection = None
+            job.connection = w.connection_id = None
             if pc is not None:
                 self._connections.release(pc, broken=broken)
 
@@ -170,5 +185,6 @@ class JobExecution:
                   attempt=env.job.attempt, running_seconds=self._clock.now() - w.job_started,
                   detail="the handler ignores its cancellation; the worker is replaced",
                   stack=task_stack(w.task) if w.task is not None else [])  # fmt: skip
+        self._notify("worker_stuck", worker_id=w.id, job_id=env.job.id, kind=env.spec.kind)
         if self._running:
             self._spawn()

@@ -9,9 +9,11 @@ from typing import Any
 
 import structlog
 
+from orchestrator.clock import utc_iso
 from orchestrator.errors import NotRunning, PoolExhausted
 from orchestrator.health import ComponentHealth
-from orchestrator.stats import PoolStats, bounded
+from orchestrator.job_events import error_fields
+from orchestrator.stats import ConnectError, PoolStats, bounded
 from orchestrator.types import Clock, ConnectionFactory
 
 __all__ = ["ConnectionPool", "PooledConnection"]
@@ -86,7 +88,7 @@ class ConnectionPool:
         self.connect_failures_total = 0
         self.consecutive_failures = 0
         self.acquire_timeouts_total = 0
-        self.last_connect_error: str | None = None
+        self.last_connect_error: ConnectError | None = None
 
     @property
     def enabled(self) -> bool:
@@ -221,8 +223,10 @@ class ConnectionPool:
         except Exception as exc:
             self.connect_failures_total += 1
             self.consecutive_failures += 1
-            self.last_connect_error = type(exc).__name__  # no message: it may carry credentials
-            log.warning("connection_failed", error=self.last_connect_error,
+            fields = error_fields(exc)  # its message is in the stats (with the token), not logs
+            self.last_connect_error = {"type": fields["error_type"], "message": fields["message"],
+                                       "at": utc_iso(self._clock.wall())}  # fmt: skip
+            log.warning("connection_failed", error=fields["error_type"],
                         consecutive=self.consecutive_failures)  # fmt: skip
             return
         finally:
@@ -257,7 +261,7 @@ class ConnectionPool:
         self._replenish()
         await self._settle()
         if len(self._conns) < self.min_size:
-            error = self.last_connect_error
+            error = self.last_connect_error["type"] if self.last_connect_error else "no error"
             await self.stop()
             raise ConnectionError(f"could not open {self.min_size} connections: {error}")
 
@@ -298,6 +302,7 @@ class ConnectionPool:
             "closed_total": self.closed_total,
             "connect_failures_total": self.connect_failures_total,
             "acquire_timeouts_total": self.acquire_timeouts_total,
+            "last_connect_error": self.last_connect_error,
             "connections": [
                 {
                     "id": pc.id,
@@ -318,7 +323,7 @@ class ConnectionPool:
         if self.consecutive_failures >= self._failure_threshold:
             return ComponentHealth.failing(
                 f"connection factory failed {self.consecutive_failures} times in a row "
-                f"(last: {self.last_connect_error})"
+                f"(last: {self.last_connect_error['type'] if self.last_connect_error else '?'})"
             )
         if self._last_starved_at is not None:
             ago = self._clock.now() - self._last_starved_at

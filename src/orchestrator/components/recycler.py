@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import structlog
 
 from orchestrator.clock import utc_iso
+from orchestrator.events import EventSink
 from orchestrator.health import ComponentHealth
 from orchestrator.stats import RecyclerStats
 from orchestrator.tasks import cancel_and_wait
@@ -68,7 +69,9 @@ class Recycler:
         max_connection_age: float | None = None,
         connection_idle_timeout: float | None = None,
         missed_intervals: int = 3,
+        events: EventSink | None = None,
     ) -> None:
+        self._events = events
         self._workers = workers
         self._pool = pool
         self._clock = clock
@@ -122,6 +125,8 @@ class Recycler:
             if reason is not None and self._pool.retire(pc.id, reason):
                 self.connections_recycled[reason] += 1
                 log.info("connection_recycled", conn_id=pc.id, reason=reason, uses=pc.uses)
+                if self._events is not None:
+                    self._events("connection_recycled", {"conn_id": pc.id, "reason": reason})
         self._pool.maintain()
         self.sweeps_total += 1
         self._last_sweep_mono = self._clock.now()

@@ -72,7 +72,9 @@ class KindStats:
     failed: int = 0
     retried: int = 0
     timed_out: int = 0
+    rejected: int = 0
     latency: LatencyHistogram = field(default_factory=LatencyHistogram)
+    queue_wait: LatencyHistogram = field(default_factory=LatencyHistogram)
 
 
 class Registry:
@@ -121,6 +123,14 @@ class Registry:
         """Count an accepted submission."""
         self._stats[kind].submitted += 1
 
+    def record_rejected(self, kind: str) -> None:
+        """Count a submission refused because the queue was full."""
+        self._stats[kind].rejected += 1
+
+    def record_queue_wait(self, kind: str, seconds: float) -> None:
+        """Record how long a job waited in the queue (enqueue to dequeue)."""
+        self._stats[kind].queue_wait.observe(seconds)
+
     def record_retry(self, kind: str) -> None:
         """Count a retry (a further attempt after a failure)."""
         self._stats[kind].retried += 1
@@ -143,7 +153,7 @@ class Registry:
         """Nothing to stop; handlers stay registered for a restart."""
 
     def stats(self) -> RegistryStats:
-        """Per-kind counters and latency histograms."""
+        """Per-kind counters, run latency and queue-wait histograms."""
         kinds: dict[str, JobKindStats] = {}
         for kind, st in self._stats.items():
             spec = self._specs[kind]
@@ -155,7 +165,9 @@ class Registry:
                 "failed_total": st.failed,
                 "retried_total": st.retried,
                 "timed_out_total": st.timed_out,
+                "rejected_total": st.rejected,
                 "latency_seconds": st.latency.to_dict(),
+                "queue_wait_seconds": st.queue_wait.to_dict(),
             }
         return {"handlers": len(self._specs), "kinds": kinds}
 

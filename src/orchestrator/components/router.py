@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections import deque
 
 import structlog
@@ -129,6 +130,10 @@ class Router:
         self._queue.clear()
         self._full.not_full(self._clock.now())
         return items
+
+    def queued(self, limit: int) -> list[Envelope]:
+        """The oldest ``limit`` queued envelopes, oldest first."""
+        return list(itertools.islice(self._queue, limit))
 
     def _saturated(self, now: float) -> bool:
         return self._full.fraction(now) >= SATURATED_RATIO or (

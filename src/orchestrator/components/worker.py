@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from orchestrator.job import Envelope
+from orchestrator.stats import LastError
 
 __all__ = [
     "ConnectionSource",
@@ -27,6 +28,8 @@ class JobSource(Protocol):
 
 class OutcomeSink(Protocol):
     """Where workers report outcomes (the registry)."""
+
+    def record_queue_wait(self, kind: str, seconds: float) -> None: ...
 
     def record_retry(self, kind: str) -> None: ...
 
@@ -54,9 +57,24 @@ class DeadlineExpired(Exception):
 class Worker:
     """One worker task and its bookkeeping."""
 
-    __slots__ = ("attempt_seq", "counted", "current", "expired", "failed_total", "id",
-                 "job_started", "jobs_total", "last_error", "retiring", "settled", "started_at",
-                 "state", "stop_requested", "task")  # fmt: skip
+    __slots__ = (
+        "attempt_seq",
+        "connection_id",
+        "counted",
+        "current",
+        "expired",
+        "failed_total",
+        "id",
+        "job_started",
+        "jobs_total",
+        "last_error",
+        "retiring",
+        "settled",
+        "started_at",
+        "state",
+        "stop_requested",
+        "task",
+    )  # fmt: skip
 
     def __init__(self, worker_id: int, now: float) -> None:
         self.id = worker_id
@@ -69,7 +87,8 @@ class Worker:
         self.attempt_seq = 0  # changes when an attempt starts and ends: stale timers see it
         self.expired = False  # the current attempt is past its deadline
         self.started_at = now
-        self.last_error: str | None = None
+        self.last_error: LastError | None = None
+        self.connection_id: int | None = None  # the pooled connection of the attempt running
         self.retiring: str | None = None
         self.stop_requested = False
         self.task: asyncio.Task[None] | None = None

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import Any
 
 import structlog
 
+from orchestrator.clock import utc_iso
 from orchestrator.components.execution import JobExecution
 from orchestrator.components.worker import (
     ConnectionSource,
@@ -17,7 +19,9 @@ from orchestrator.components.worker import (
     cancelled_from_outside,
 )
 from orchestrator.errors import NotRunning, WorkerCrashed
+from orchestrator.events import EventSink
 from orchestrator.health import ComponentHealth
+from orchestrator.job_events import JobEvents
 from orchestrator.stacks import task_stack
 from orchestrator.stats import WorkersStats, bounded
 from orchestrator.types import Clock
@@ -56,8 +60,12 @@ class WorkerPool(JobExecution):
         max_items: int | None = None,
         stuck_grace: float = 5.0,
         stop_grace: float = STOP_GRACE,
+        jobs: JobEvents | None = None,
+        events: EventSink | None = None,
     ) -> None:
         self._source = source
+        self._jobs = jobs or JobEvents(None, clock.wall)
+        self._events = events
         self._outcomes = outcomes
         self._connections = connections
         self._clock = clock
@@ -76,6 +84,10 @@ class WorkerPool(JobExecution):
         self.deaths_total = 0
         self.stuck_total = 0
         self.abandoned_total = 0
+
+    def _notify(self, name: str, **fields: Any) -> None:
+        if self._events is not None:
+            self._events(name, fields)
 
     def workers(self) -> list[Worker]:
         """The current workers (including retiring, stuck and dead ones)."""
@@ -96,6 +108,7 @@ class WorkerPool(JobExecution):
                     break
                 w.current, w.state, w.settled = env, "busy", False
                 w.job_started = self._clock.now()
+                self._outcomes.record_queue_wait(env.spec.kind, w.job_started - env.enqueued_at)
                 await self._execute(w, env)
                 w.current = None
                 if w.state == "busy":
@@ -129,13 +142,16 @@ class WorkerPool(JobExecution):
     def _died(self, w: Worker, exc: BaseException) -> None:
         w.state = "dead"
         self._uncount(w)
-        w.last_error = f"worker died: {type(exc).__name__}"
+        w.last_error = {"type": type(exc).__name__, "message": "the worker died",
+                        "at": utc_iso(self._clock.wall()),
+                        "job_id": w.current.job.id if w.current is not None else None}  # fmt: skip
         self.deaths_total += 1
         if w.current is not None:
             crash = WorkerCrashed(f"worker {w.id} died while running job {w.current.job.id}")
             crash.__cause__ = exc
             self._fail_in_hand(w, crash)
         log.error("worker_died", worker_id=w.id, error=repr(exc))
+        self._notify("worker_died", worker_id=w.id, error_type=type(exc).__name__)
         if w.retiring is not None:  # its successor already runs: nothing to restart
             self._workers.pop(w.id, None)
         elif self.on_death is not None and self._running:
@@ -156,6 +172,7 @@ class WorkerPool(JobExecution):
         else:
             w.state = "draining"
         log.info("worker_recycled", worker_id=w.id, reason=reason, jobs=w.jobs_total)
+        self._notify("worker_recycled", worker_id=w.id, reason=reason, jobs=w.jobs_total)
         return True
 
     def respawn(self, worker_id: int) -> None:
@@ -166,6 +183,7 @@ class WorkerPool(JobExecution):
         del self._workers[worker_id]
         new = self._spawn()
         log.info("worker_restarted", worker_id=worker_id, new_worker_id=new.id)
+        self._notify("worker_restarted", worker_id=worker_id, new_worker_id=new.id)
 
     async def start(self) -> None:
         """Start ``count`` workers."""
@@ -234,8 +252,14 @@ class WorkerPool(JobExecution):
                     "state": w.state,
                     "jobs_total": w.jobs_total,
                     "failed_total": w.failed_total,
-                    "current_job": w.current.job.id if w.current is not None else None,
-                    "job_seconds": now - w.job_started if w.current is not None else None,
+                    "current_job": None
+                    if w.current is None
+                    else {
+                        "id": w.current.job.id,
+                        "kind": w.current.spec.kind,
+                        "attempt": w.current.job.attempt,
+                        "running_seconds": now - w.job_started,
+                    },
                     "age_seconds": now - w.started_at,
                     "last_error": w.last_error,
                 }

@@ -29,7 +29,6 @@ class HttpState:
     requests_total: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_CLASSES, 0))
     limiter: RateLimiter | None = None
     auth: TokenAuth | None = None
-    last_healthy: bool | None = None
     by_route: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def drain_left(self, now: float) -> float | None:

@@ -118,17 +118,8 @@ def endpoints(app: web.Application) -> dict[str, str]:
 
 
 def _health(request: web.Request) -> HealthReport:
-    """The observable's health, logging each change of the overall verdict once."""
-    report = request.app[OBSERVABLE].health()
-    state = request.app[STATE]
-    if report.healthy is not state.last_healthy:
-        if state.last_healthy is not None or not report.healthy:
-            if report.healthy:
-                log.info("health_changed", healthy=True)
-            else:
-                log.warning("health_changed", healthy=False, failing=report.failing())
-        state.last_healthy = report.healthy
-    return report
+    """The observable's health, computed fresh (changes are logged by its own watcher)."""
+    return request.app[OBSERVABLE].health()
 
 
 async def health(request: web.Request) -> web.Response:

@@ -60,6 +60,11 @@ STATS_SCHEMAS: dict[str, Schema] = {
         "state": {"type": "string", "enum": LIFECYCLE_STATES},
         "started_at": nullable(TIME), "uptime_seconds": SECONDS, "jobs_in_flight": COUNT,
         "event_loop_lag_seconds": SECONDS,
+        "event_loop_blocked_total": {**COUNT, "description": "episodes of a blocked event loop"},
+        "log_level": {"type": "string", "enum": ["debug", "info", "warning", "error"]},
+        "log_level_reverts_at": {**nullable(TIME),
+                                 "description": "when a level set by PUT /debug/loggers ends"},
+        "event_subscribers": {**COUNT, "description": "clients of /debug/events"},
     }),
     "LatencyHistogram": obj({
         "buckets": mapping(COUNT, "cumulative counts by upper bound in seconds, `+Inf` last"),
@@ -69,7 +74,11 @@ STATS_SCHEMAS: dict[str, Schema] = {
     "JobKindStats": obj({
         "timeout_seconds": nullable(SECONDS), "retries": COUNT, "submitted_total": COUNT,
         "succeeded_total": COUNT, "failed_total": COUNT, "retried_total": COUNT,
-        "timed_out_total": COUNT, "latency_seconds": ref("LatencyHistogram"),
+        "timed_out_total": COUNT,
+        "rejected_total": {**COUNT, "description": "submissions refused: the queue was full"},
+        "latency_seconds": {**ref("LatencyHistogram"),
+                            "description": "dequeue to outcome, all attempts"},
+        "queue_wait_seconds": {**ref("LatencyHistogram"), "description": "enqueue to dequeue"},
     }),
     "RegistryStats": obj({
         "handlers": COUNT, "kinds": mapping(ref("JobKindStats"), "by job kind"),
@@ -82,6 +91,9 @@ STATS_SCHEMAS: dict[str, Schema] = {
         "enabled": BOOL, "size": COUNT, "idle": COUNT, "in_use": COUNT, "connecting": COUNT,
         "waiting": COUNT, "min_size": COUNT, "max_size": COUNT, "created_total": COUNT,
         "closed_total": COUNT, "connect_failures_total": COUNT, "acquire_timeouts_total": COUNT,
+        "last_connect_error": {"oneOf": [{"type": "null"}, obj({
+            "type": STR, "message": {**STR, "description": "at most 200 characters"},
+            "at": TIME})]},
         "connections": {"type": "array", "items": ref("PoolConnection"),
                         "description": "at most `stats_max_items` entries"},
         "connections_omitted": COUNT,
@@ -98,9 +110,13 @@ STATS_SCHEMAS: dict[str, Schema] = {
         "id": ID,
         "state": {"type": "string",
                   "enum": ["idle", "busy", "draining", "stuck", "stopped", "dead"]},
-        "jobs_total": COUNT, "failed_total": COUNT, "current_job": nullable(ID),
-        "job_seconds": {**nullable(SECONDS), "description": "how long the current job runs"},
-        "age_seconds": SECONDS, "last_error": nullable(STR),
+        "jobs_total": COUNT, "failed_total": COUNT,
+        "current_job": {"oneOf": [{"type": "null"}, obj({
+            "id": ID, "kind": STR, "attempt": ID, "running_seconds": SECONDS})]},
+        "age_seconds": SECONDS,
+        "last_error": {"oneOf": [{"type": "null"}, obj({
+            "type": STR, "message": {**STR, "description": "at most 200 characters"},
+            "at": TIME, "job_id": nullable(ID)})]},
     }),
     "WorkersStats": obj({
         "count": COUNT, "alive": COUNT, "busy": COUNT, "idle": COUNT,
@@ -164,7 +180,8 @@ SCHEMAS: dict[str, Schema] = {
     "Health": obj(
         {"healthy": BOOL, "timestamp": TIME,
          "components": mapping(BOOL, "each component's verdict")},
-        {"checks": mapping(obj({"healthy": BOOL, "reason": nullable(STR)}),
+        {"checks": mapping(obj({"healthy": BOOL, "reason": nullable(STR)},
+                               {"since": {**TIME, "description": "in this state since"}}),
                            "with `?verbose`; without the token a reason reads `hidden: "
                            "send a valid bearer token to see it`")},
     ),
