@@ -70,6 +70,8 @@ SCALARS: tuple[Scalar, ...] = (
     _g("jobs_in_flight", "Jobs submitted and not yet finished.", "application", "jobs_in_flight"),
     _g("event_loop_lag_seconds", "Worst lateness of the event loop's timer over the last 10 s.",
        "application", "event_loop_lag_seconds"),
+    _c("event_loop_blocked_total", "Episodes of an event loop blocked past the threshold.",
+       "application", "event_loop_blocked_total"),
     _g("job_handlers", "Registered job kinds.", "registry", "handlers"),
     _g("pool_max_connections", "Most connections the pool opens.", "pool", "max_size"),
     _g("pool_waiting", "Jobs waiting for a connection.", "pool", "waiting"),
@@ -127,6 +129,7 @@ KIND_COUNTERS: tuple[tuple[str, str], ...] = (
     ("failed", "Jobs that failed on their last attempt"),
     ("retried", "Retry attempts"),
     ("timed_out", "Jobs whose last attempt timed out"),
+    ("rejected", "Submissions refused because the queue was full"),
 )
 
 LABELLED: tuple[Labelled, ...] = (

@@ -87,7 +87,19 @@ class StatsCollector(Collector):
             if spec.path[0] in stats:
                 yield self._labelled(stats, spec)
         if "registry" in stats:
-            yield self._latency(stats["registry"]["kinds"])
+            kinds = stats["registry"]["kinds"]
+            yield self._histogram(
+                kinds,
+                "job_duration_seconds",
+                "latency_seconds",
+                "Job latency from dequeue to outcome, all attempts.",
+            )
+            yield self._histogram(
+                kinds,
+                "job_queue_wait_seconds",
+                "queue_wait_seconds",
+                "Time jobs waited in the queue, enqueue to dequeue.",
+            )
         if self._per_item:
             for item in PER_ITEM:
                 if item.path[0] in stats:
@@ -146,16 +158,14 @@ class StatsCollector(Collector):
         healthy.add_metric([], 1.0 if report.healthy else 0.0)
         yield healthy
 
-    def _latency(self, kinds: Mapping[str, Any]) -> HistogramMetricFamily:
-        histogram = HistogramMetricFamily(
-            P + "job_duration_seconds",
-            "Job latency from dequeue to outcome, all attempts.",
-            labels=["kind"],
-        )
+    def _histogram(
+        self, kinds: Mapping[str, Any], name: str, key: str, doc: str
+    ) -> HistogramMetricFamily:
+        histogram = HistogramMetricFamily(P + name, doc, labels=["kind"])
         for kind, k in kinds.items():
-            latency = k["latency_seconds"]
-            buckets = [(le, float(n)) for le, n in latency["buckets"].items()]
-            histogram.add_metric([kind], buckets, sum_value=latency["sum"])
+            data = k[key]
+            buckets = [(le, float(n)) for le, n in data["buckets"].items()]
+            histogram.add_metric([kind], buckets, sum_value=data["sum"])
         return histogram
 
 
