@@ -27,6 +27,7 @@ from orchestrator.errors import HttpServerError, NotRunning, QueueFull, StartFai
 from orchestrator.events import EventBus
 from orchestrator.health import HealthReport, aggregate
 from orchestrator.health_watch import HealthWatcher
+from orchestrator.introspection import effective_config, jobs_report
 from orchestrator.job import Envelope, Handler, Job
 from orchestrator.job_events import JobEvents
 from orchestrator.log_level import LEVEL
@@ -377,6 +378,14 @@ class Application:
             stats[name] = component.stats()
         stats["http"] = self._http.stats() if self._http is not None else {"state": "disabled"}
         return stats
+
+    def debug_jobs(self, limit: int) -> dict[str, Any]:
+        """Jobs in flight, recent failures and the slowest jobs (``/debug/jobs``)."""
+        return jobs_report(self, limit)
+
+    def debug_config(self) -> dict[str, Any]:
+        """The settings in force and their sources, secrets redacted (``/debug/config``)."""
+        return effective_config(self)
 
     def _health_now(self) -> HealthReport:
         checks = [(name, c.health) for name, c in self.components().items()]

@@ -6,12 +6,14 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
+    from orchestrator.events import EventBus
     from orchestrator.health import ComponentHealth, HealthReport
 
 __all__ = [
     "Clock",
     "Component",
     "ConnectionFactory",
+    "Inspectable",
     "Observable",
     "StatsDict",
 ]
@@ -49,6 +51,17 @@ class Observable(Protocol):
     def get_stats(self) -> StatsDict: ...
 
     def health(self) -> HealthReport: ...
+
+
+@runtime_checkable
+class Inspectable(Protocol):
+    """An observable that can say more to a debugging operator (``/debug/*``)."""
+
+    events: EventBus
+
+    def debug_jobs(self, limit: int) -> Mapping[str, Any]: ...
+
+    def debug_config(self) -> Mapping[str, Any]: ...
 
 
 class ConnectionFactory(Protocol):

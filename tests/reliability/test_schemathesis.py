@@ -41,11 +41,16 @@ PROBES = ("/health", "/health/{component}", "/ready")
 """Routes whose 503 is a verdict (unhealthy, or draining after POST /admin/drain)."""
 
 
-def load(http: HttpSettings, token: str | None = None) -> schemathesis.schemas.BaseSchema:
+def load(
+    http: HttpSettings, token: str | None = None, *, quick: bool = False
+) -> schemathesis.schemas.BaseSchema:
     """``spec(http)`` for schemathesis, sending ``token`` where the document requires one."""
     operations: list[dict[str, Any]] = [{
         "include-path": list(PROBES),
         "checks": {"not_a_server_error": {"expected-statuses": ["2xx", "3xx", "4xx", "503"]}},
+    }, {  # a profile lasts as long as asked: always ask for the shortest
+        "include-path": "/debug/profile",
+        "parameters": {"query.seconds": 1},
     }]  # fmt: skip
     config: dict[str, Any] = {
         "request-timeout": 5,
@@ -54,12 +59,18 @@ def load(http: HttpSettings, token: str | None = None) -> schemathesis.schemas.B
     }
     if token is not None:
         config["auth"] = {"openapi": {"bearerAuth": {"bearer": token}}}
-    return schemathesis.openapi.from_dict(
+    if quick:  # generated examples only: no exhaustive coverage phase
+        config["phases"] = {"coverage": {"enabled": False}}
+    schema = schemathesis.openapi.from_dict(
         spec(http, ROUTES), config=schemathesis.Config.from_dict(config)
     )
+    # An event stream lasts until the instance drains: tests/http/test_debug.py reads it.
+    return schema.exclude(path="/debug/events")
 
 
-with_token = load(SECURED, TOKEN)
+with_token = load(SECURED, TOKEN).exclude(path="/debug/profile")
+profiling = load(SECURED, TOKEN, quick=True).include(path="/debug/profile")
+"""The profile, each call a second long: tested with fewer examples."""
 anonymous = load(SECURED)
 open_api = load(OPEN)
 
@@ -159,6 +170,13 @@ SETTINGS = settings(max_examples=MAX_EXAMPLES, deadline=None)
 @SETTINGS
 def test_with_token(case: ApiCase, secured: str) -> None:
     """With the token, every request gets a documented status, content type, body, headers."""
+    case.call_and_validate(base_url=secured)
+
+
+@profiling.parametrize()
+@settings(max_examples=3, deadline=None)
+def test_profile_with_token(case: ApiCase, secured: str) -> None:
+    """A profile asked with the token conforms too (1 s each; one at a time)."""
     case.call_and_validate(base_url=secured)
 
 

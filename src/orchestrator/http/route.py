@@ -62,6 +62,7 @@ class Route:
         tag: the OpenAPI tag.
         params: names of the OpenAPI parameters it takes.
         responses: OpenAPI response objects by status, besides the ones every route has.
+        body: the OpenAPI request body, for a route that takes one.
         quiet: successful requests are logged at debug (machines poll it).
     """
 
@@ -74,6 +75,7 @@ class Route:
     tag: str = ""
     params: tuple[str, ...] = ()
     responses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    body: Mapping[str, Any] | None = None
     quiet: bool = False
 
     @property

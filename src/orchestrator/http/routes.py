@@ -6,7 +6,7 @@ and its docs line (``docs/http-api.md``, whose endpoint table a test holds again
 
 from __future__ import annotations
 
-from orchestrator.http import page, views
+from orchestrator.http import debug, page, views
 from orchestrator.http.openapi.parts import (
     ASSET_HEADERS,
     DRAINING,
@@ -190,6 +190,100 @@ ROUTES: tuple[Route, ...] = (
         name="adminUndrain",
         tag="admin",
         responses={"200": response("not draining", json_body("Drain"), "Cache-Control")},
+    ),
+    Route(
+        "/debug/jobs",
+        debug.jobs,
+        Access.DEBUG,
+        "Jobs in flight (oldest first), the last 100 failures, the slowest of the last minute",
+        name="debugJobs",
+        tag="debug",
+        params=("jobsLimit", "pretty"),
+        responses={
+            "200": response("the jobs", json_body("DebugJobs"), "Cache-Control"),
+            "404": response("`not_found`: the application keeps no such data", ERROR),
+        },
+    ),
+    Route(
+        "/debug/tasks",
+        debug.tasks,
+        Access.DEBUG,
+        "Every asyncio task of the loop with its stack; ?group merges identical stacks",
+        name="debugTasks",
+        tag="debug",
+        params=("tasksLimit", "group", "pretty"),
+        responses={"200": response("the tasks", json_body("DebugTasks"), "Cache-Control")},
+    ),
+    Route(
+        "/debug/profile",
+        debug.profile,
+        Access.DEBUG,
+        "A sampling profile of everything the event loop runs for N seconds (pyinstrument)",
+        name="debugProfile",
+        tag="debug",
+        params=("seconds", "format"),
+        responses={
+            "200": response(
+                "the profile: speedscope JSON (open it in speedscope.app), text or HTML",
+                {JSON: {"schema": {"type": "object"}}, "text/plain": TEXT, "text/html": TEXT},
+                "Cache-Control",
+            ),
+            "409": response("`profile_running`: one profile at a time", ERROR),
+        },
+    ),
+    Route(
+        "/debug/loggers",
+        debug.loggers,
+        Access.DEBUG,
+        "The log level now, the configured one, and when a change turns back",
+        name="debugLoggers",
+        tag="debug",
+        params=("pretty",),
+        responses={"200": response("the levels", json_body("Loggers"), "Cache-Control")},
+    ),
+    Route(
+        "/debug/loggers",
+        debug.set_loggers,
+        Access.DEBUG,
+        "Change the log level for a while (at most an hour); it turns back by itself",
+        method="PUT",
+        name="debugLoggersChange",
+        tag="debug",
+        body={"required": True, "content": json_body("LoggersChange")},
+        responses={
+            "200": response("changed", json_body("Loggers"), "Cache-Control"),
+            "400": response("`bad_request`: not a level, or seconds out of 1..3600", ERROR),
+            "409": response("`logging_not_configured`: logging is not orchestrator's", ERROR),
+        },
+    ),
+    Route(
+        "/debug/config",
+        debug.config,
+        Access.DEBUG,
+        "The settings in force and where each came from; secrets as a count",
+        name="debugConfig",
+        tag="debug",
+        params=("pretty",),
+        responses={
+            "200": response("the settings", json_body("DebugConfig"), "Cache-Control"),
+            "404": response("`not_found`: the application keeps no such data", ERROR),
+        },
+    ),
+    Route(
+        "/debug/events",
+        debug.events,
+        Access.DEBUG,
+        "Notable events as they happen (Server-Sent Events)",
+        name="debugEvents",
+        tag="debug",
+        responses={
+            "200": response(
+                "the stream, until the instance drains",
+                {"text/event-stream": TEXT},
+                "Cache-Control",
+            ),
+            "503": response("`too_many_subscribers` or `draining`", ERROR),
+        },
     ),
 )
 """Every route, in the order of the index and the documentation."""

@@ -62,6 +62,8 @@ def _operation(method: str, route: Route, protected: bool, limited: bool) -> dic
         "parameters": [*params, ref("parameters", "X-Request-ID")],
         "responses": dict(sorted(responses.items())),
     }
+    if route.body is not None:
+        operation["requestBody"] = dict(route.body)
     if not protected:
         operation["security"] = []
     return operation

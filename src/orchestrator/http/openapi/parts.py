@@ -115,6 +115,30 @@ PARAMETERS: dict[str, dict[str, Any]] = {
         "required": True,
         **_string("an object-valued section of the snapshot", enum=list(SECTIONS)),
     },
+    "jobsLimit": {
+        "name": "limit",
+        "in": "query",
+        "description": "jobs in flight listed at most (default 100)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 10_000},
+    },
+    "tasksLimit": {
+        "name": "limit",
+        "in": "query",
+        "description": "tasks listed at most (default 1,000)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 100_000},
+    },
+    "group": _flag("group", "merge tasks with identical stacks, counting them"),
+    "seconds": {
+        "name": "seconds",
+        "in": "query",
+        "description": "how long to profile (default 10)",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 60},
+    },
+    "format": {
+        "name": "format",
+        "in": "query",
+        **_string("the profile's format (default speedscope)", enum=["speedscope", "text", "html"]),
+    },
     "If-None-Match": {
         "name": "If-None-Match",
         "in": "header",

@@ -197,6 +197,47 @@ SCHEMAS: dict[str, Schema] = {
              "reason": {**STR, "description": "`draining` or `unhealthy: <components>`"}}),
     ]},
     "Drain": obj({"draining": BOOL}),
+    "DebugJobs": obj({
+        "in_flight": {"type": "array", "items": obj({
+            "id": ID, "kind": STR, "attempt": COUNT,
+            "state": {"type": "string", "enum": ["queued", "running"]},
+            "worker": nullable(ID), "age_seconds": SECONDS, "connection": nullable(ID)})},
+        "in_flight_total": COUNT, "in_flight_omitted": COUNT,
+        "recent_failures": {"type": "array", "items": obj({
+            "at": TIME, "kind": STR, "job_id": ID, "attempt": COUNT, "error_type": STR,
+            "message": STR, "duration_seconds": SECONDS})},
+        "slowest": mapping({"type": "array", "items": obj({
+            "job_id": ID, "attempt": COUNT, "seconds": SECONDS, "at": TIME})},
+            "by job kind: the slowest of the last minute, five at most"),
+    }),
+    "DebugTasks": obj(
+        {"tasks_total": COUNT, "tasks_omitted": COUNT},
+        {"tasks": {"type": "array", "items": obj({
+            "name": STR, "coroutine": STR,
+            "state": {"type": "string", "enum": ["pending", "cancelling", "done"]},
+            "stack": {"type": "array", "items": STR,
+                      "description": "`file:line function`, innermost last"}})},
+         "groups": {"type": "array", "items": obj({
+             "count": ID, "coroutine": STR, "example": STR,
+             "stack": {"type": "array", "items": STR}})}},
+    ),
+    "Loggers": obj({
+        "level": {"type": "string", "enum": ["debug", "info", "warning", "error"]},
+        "default_level": {"type": "string", "enum": ["debug", "info", "warning", "error"]},
+        "reverts_at": nullable(TIME), "configured": BOOL,
+        "levels": {"type": "array", "items": STR},
+    }),
+    "LoggersChange": obj(
+        {"level": {"type": "string", "enum": ["debug", "info", "warning", "error"]}},
+        {"seconds": {"type": "number", "minimum": 1, "maximum": 3600,
+                     "description": "how long, then it turns back (default 300)"}},
+    ),
+    "DebugConfig": obj({
+        section: mapping(obj({"value": {}, "source": {
+            "type": "string", "enum": ["default", "keyword", "environment", "flag", "command"]}}),
+            "by setting; a token appears as {\"count\": n}")
+        for section in ("core", "http")
+    }),
     "HttpDisabled": obj({"state": {"const": "disabled"}},
                         description="`enable_http=False`: there is nothing else to say"),
     "Stats": obj(

@@ -1,0 +1,59 @@
+"""What an application tells a debugging operator: its jobs in flight and its settings."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.application import Application
+
+__all__ = ["effective_config", "jobs_report"]
+
+SECRETS = frozenset({"http_token"})
+"""Settings shown only as a count."""
+
+
+def jobs_report(app: Application, limit: int) -> dict[str, Any]:
+    """Jobs in flight (oldest first, at most ``limit``), the last failures (newest first) and
+    the slowest jobs of the last minute per kind."""
+    now = app.clock.now()
+    running: list[dict[str, Any]] = [
+        {"id": w.current.job.id, "kind": w.current.spec.kind, "attempt": w.current.job.attempt,
+         "state": "running", "worker": w.id, "age_seconds": now - w.current.enqueued_at,
+         "connection": w.connection_id}
+        for w in app.workers.workers() if w.current is not None
+    ]  # fmt: skip
+    queued: list[dict[str, Any]] = [
+        {"id": env.job.id, "kind": env.spec.kind, "attempt": 0, "state": "queued",
+         "worker": None, "age_seconds": now - env.enqueued_at, "connection": None}
+        for env in app.router.queued(limit)
+    ]  # fmt: skip
+    in_flight = sorted(running + queued, key=lambda job: -job["age_seconds"])
+    total = len(running) + len(app.router)
+    return {
+        "in_flight": in_flight[:limit],
+        "in_flight_total": total,
+        "in_flight_omitted": max(0, total - limit),
+        "recent_failures": list(reversed(app.jobs.failures)),
+        "slowest": app.jobs.slowest(),
+    }
+
+
+def effective_config(app: Application) -> dict[str, Any]:
+    """Every core and HTTP setting in force, where it came from, secrets as a count only."""
+    out: dict[str, Any] = {}
+    for section, settings in (("core", app.settings), ("http", app.http_settings)):
+        entries: dict[str, Any] = {}
+        for spec in dataclasses.fields(settings):
+            value = getattr(settings, spec.name)
+            if spec.name in SECRETS:
+                value = {"count": len(value)}  # never a token, not even its length
+            elif isinstance(value, tuple):
+                value = list(value)
+            source = app.sources.get(spec.name)
+            if source is None:
+                source = "default" if getattr(settings, spec.name) == spec.default else "keyword"
+            entries[spec.name] = {"value": value, "source": source}
+        out[section] = entries
+    return out
