@@ -64,7 +64,7 @@ class JobEvents:
 
     def _suppressed(self, key: tuple[str, str], count: int) -> None:
         event, kind = key
-        log.info("job_events_suppressed", event=event, kind=kind, suppressed=count,
+        log.info("job_events_suppressed", of=event, kind=kind, suppressed=count,
                  window_seconds=self._throttle.window)  # fmt: skip
 
     def _emit(self, level: str, event: str, kind: str, fields: dict[str, Any]) -> None:

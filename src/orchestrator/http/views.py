@@ -28,6 +28,7 @@ from orchestrator.http.keys import (
 from orchestrator.http.responses import NO_STORE, json_bytes, json_response
 from orchestrator.http.route import CATCH_ALL
 from orchestrator.http.snapshot import Snapshot
+from orchestrator.types import Inspectable
 
 __all__ = [
     "admin_drain",
@@ -237,12 +238,20 @@ async def metrics(request: web.Request) -> web.Response:
     return response
 
 
+def _publish(request: web.Request, name: str, fields: dict[str, str]) -> None:
+    """Tell the application's event stream, when it has one."""
+    observable = request.app[OBSERVABLE]
+    if isinstance(observable, Inspectable):
+        observable.events.publish(name, fields)
+
+
 async def admin_drain(request: web.Request) -> web.Response:
     """``POST /admin/drain``: readiness 503 from now on (the instance leaves load balancers)."""
     state = request.app[STATE]
     if not state.draining:
         state.draining, state.drain_until = True, None
         log.warning("drain_requested", by="admin")
+        _publish(request, "drain_requested", {"by": "admin"})
     return json_response({"draining": True}, 200, NO_STORE)
 
 
@@ -252,6 +261,7 @@ async def admin_undrain(request: web.Request) -> web.Response:
     if state.draining:
         state.draining, state.drain_until = False, None
         log.warning("undrain_requested", by="admin")
+        _publish(request, "undrain_requested", {"by": "admin"})
     return json_response({"draining": False}, 200, NO_STORE)
 
 
