@@ -9,6 +9,7 @@ import pytest
 import structlog
 
 from orchestrator.log import LineBuffer, configure_logging
+from orchestrator.log_level import LEVEL
 
 
 class Now:
@@ -75,3 +76,22 @@ def test_bad_level_rejected() -> None:
     """An unknown level is a ValueError."""
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("json", "loud")
+
+
+async def test_the_level_changes_while_running() -> None:
+    """After configure_logging(level=info), a change to debug writes debug lines at once, and
+    its revert stops them again."""
+    out = io.TextIOWrapper(io.BytesIO(), write_through=True)
+    configure_logging("json", "info", out)
+    logger = structlog.get_logger("test.level")
+    logger.debug("before")
+    LEVEL.change("debug", 60)
+    logger.debug("during")
+    LEVEL.revert()
+    logger.debug("after")
+    events = [orjson.loads(line)["event"] for line in out.buffer.getvalue().splitlines()]
+    assert "before" not in events
+    assert "during" in events
+    assert "after" not in events
+    assert events.count("log_level_changed") == 1
+    assert events.count("log_level_reverted") == 1

@@ -27,7 +27,9 @@ _BY_METHOD = {**LEVELS, "warn": logging.WARNING, "exception": logging.ERROR,
 MAX_SECONDS = 3600.0
 """The longest a changed level lasts before it turns back by itself."""
 
-log = structlog.get_logger("orchestrator.log")
+def _log() -> Any:
+    # a fresh logger each time (changes are rare): no module-level logger caches a config
+    return structlog.get_logger("orchestrator.log")
 
 
 class RuntimeLevel:
@@ -84,7 +86,7 @@ class RuntimeLevel:
         self.level = LEVELS[name]
         self.until = time.time() + seconds
         self._timer = asyncio.get_running_loop().call_later(seconds, self.revert)
-        log.warning("log_level_changed", level=name, previous=previous, seconds=seconds)
+        _log().warning("log_level_changed", level=name, previous=previous, seconds=seconds)
 
     def revert(self) -> None:
         """Back to the base level now."""
@@ -92,7 +94,7 @@ class RuntimeLevel:
         if self.level != self.base:
             changed = self.name()
             self.level = self.base
-            log.warning("log_level_reverted", level=self.name(), was=changed)
+            _log().warning("log_level_reverted", level=self.name(), was=changed)
         self.until = None
 
     def cancel_timer(self) -> None:

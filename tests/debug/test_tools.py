@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import io
+import logging
 import time
 from typing import Any
 
@@ -13,7 +13,6 @@ import pytest
 import structlog
 
 from orchestrator import Application, FakeClock
-from orchestrator.log import configure_logging
 from orchestrator.log_level import LEVEL
 from tests.debug.helpers import TOKEN, get_json
 from tests.fakes import make_app
@@ -95,7 +94,7 @@ async def test_the_log_level_changes_for_a_while_then_turns_back(
 ) -> None:
     """PUT sets the level, /stats and GET show it and when it reverts; the revert comes by
     itself (its timer is set); both are logged."""
-    configure_logging("json", "info", io.StringIO())
+    LEVEL.configure(logging.INFO)  # as configure_logging() does (without caching loggers)
     with structlog.testing.capture_logs() as logs:
         async with session.put(f"{app.http_url}/debug/loggers",
                                json={"level": "debug", "seconds": 120}) as resp:  # fmt: skip
@@ -126,7 +125,7 @@ async def test_a_bad_level_change_is_a_400(
     app: Application, session: aiohttp.ClientSession, body: bytes
 ) -> None:
     """Unknown levels and durations out of 1..3600 s are refused; nothing changes."""
-    configure_logging("json", "info", io.StringIO())
+    LEVEL.configure(logging.INFO)  # as configure_logging() does (without caching loggers)
     async with session.put(f"{app.http_url}/debug/loggers", data=body) as resp:
         assert resp.status == 400
         assert (await resp.json())["error"] == "bad_request"
