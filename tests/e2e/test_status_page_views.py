@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from orchestrator import Application, ComponentHealth, Job
+from orchestrator import Application, ComponentHealth, Job, JobFailed
 from tests.e2e.browser import DevTools
 from tests.e2e.demo import DemoFactory
 
@@ -215,3 +215,64 @@ async def test_the_pool_chart_is_drawn_against_its_limit(demo: DemoFactory, page
     finally:
         gate.set()
         await asyncio.gather(*jobs)
+
+
+async def test_jobs_in_flight_and_recent_failures_with_the_token(
+    demo: DemoFactory, page: DevTools
+) -> None:
+    """With the token the page lists the jobs in flight (from /debug/jobs) and the recent
+    failures with their message; the tables fit the screen."""
+    app = await demo(http_token=TOKEN)
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    @app.handler("hold", timeout=None)
+    async def hold(job: Job) -> None:
+        started.set()
+        await release.wait()
+
+    @app.handler("db", retries=0)
+    async def db(job: Job) -> None:
+        raise ConnectionError("db down: connection refused by 10.0.0.7:5432")
+
+    with pytest.raises(JobFailed):
+        await app.submit("db")
+    held = asyncio.ensure_future(app.submit("hold"))
+    await started.wait()
+
+    await open_with_token(page, app)
+    row = await page.wait_for(
+        "[...document.querySelectorAll('#failures-table tbody tr')].map(r => r.textContent)"
+        ".find(t => t.includes('db down')) || false"
+    )
+    assert "ConnectionError" in row
+    assert "10.0.0.7:5432" in row
+    running = await page.wait_for(
+        "[...document.querySelectorAll('#inflight-table tbody tr')].map(r => r.textContent)"
+        ".find(t => t.includes('hold')) || false"
+    )
+    assert "running" in running
+    assert await page.evaluate("document.getElementById('inflight').hidden") is False
+    assert await page.evaluate(
+        "document.documentElement.scrollWidth <= document.documentElement.clientWidth"
+    )
+    assert await page.problems() == []
+
+    release.set()
+    await held
+    await page.wait_for(
+        "document.querySelector('#inflight-table tbody').textContent.includes('No job in flight')"
+    )
+
+
+async def test_no_jobs_tables_where_the_server_has_no_token(
+    demo: DemoFactory, page: DevTools
+) -> None:
+    """Where the server has no token /debug does not exist: a token left in the tab's storage
+    makes the page ask once, get a 404, and show no job tables."""
+    app = await demo()
+    await open_with_token(page, app)
+    await page.wait_for("document.getElementById('jobs-completed').textContent !== ''")
+    assert await page.evaluate("document.getElementById('inflight').hidden")
+    assert await page.evaluate("document.getElementById('failures').hidden")
+    assert app.get_stats()["http"]["requests_by_route"]["other"]["4xx"] >= 1  # it asked

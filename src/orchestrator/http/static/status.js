@@ -40,6 +40,7 @@
     etag: null,
     samples: [],
     needToken: false,
+    debugJobs: true, // until /debug/jobs answers 404 (no token configured on the server)
     unreachableSince: null,
     recovered: null,
     lastData: null,
@@ -552,6 +553,32 @@
     ]);
   }
 
+  function renderDebugJobs(body) {
+    const inflight = body.in_flight || [];
+    setText(byId("inflight-summary"), count(body.in_flight_total) + " in flight"
+      + (body.in_flight_omitted ? " · " + count(body.in_flight_omitted) + " not listed" : ""));
+    byId("inflight-table").tBodies[0].replaceChildren(...(inflight.length ? inflight.map((j) => h("tr", null, [
+      h("th", { scope: "row", text: "#" + j.id, "data-label": "Job" }),
+      h("td", { text: j.kind, "data-label": "Kind" }),
+      h("td", { className: stateClass(j.state === "running" ? "busy" : "idle"), text: j.state, "data-label": "State" }),
+      h("td", { text: j.worker === null ? "–" : String(j.worker), "data-label": "Worker" }),
+      h("td", { className: "num", text: String(j.attempt), "data-label": "Attempt" }),
+      h("td", { className: "num", text: duration(j.age_seconds), "data-label": "Age" }),
+    ])) : [h("tr", null, [h("td", { colspan: "6", className: "muted", text: "No job in flight." })])]));
+    const failures = (body.recent_failures || []).slice(0, 20);
+    byId("failures-table").tBodies[0].replaceChildren(...(failures.length ? failures.map((f) => h("tr", null, [
+      h("th", { scope: "row", text: isoClock(f.at), "data-label": "When" }),
+      h("td", { text: "#" + f.job_id, "data-label": "Job" }),
+      h("td", { text: f.kind, "data-label": "Kind" }),
+      h("td", { className: "num", text: String(f.attempt), "data-label": "Attempt" }),
+      h("td", { className: "error-text", text: f.error_type, "data-label": "Error" }),
+      h("td", { className: "reason", text: f.message, "data-label": "Message" }),
+      h("td", { className: "num", text: latency(f.duration_seconds), "data-label": "Took" }),
+    ])) : [h("tr", null, [h("td", { colspan: "7", className: "muted", text: "No failure lately." })])]));
+    show(byId("inflight"), true);
+    show(byId("failures"), true);
+  }
+
   /* -- messages ---------------------------------------------------------------------- */
 
   function notice(text) {
@@ -636,13 +663,16 @@
   }
 
   async function cycle() {
-    let health, ready, stats;
+    let health, ready, stats, debugJobs;
     const wantStats = !(state.needToken && !state.token);
+    // Jobs in flight and failures: /debug/jobs exists only where a token is configured.
+    const wantDebug = Boolean(state.token) && state.debugJobs;
     try {
-      [health, ready, stats] = await Promise.all([
+      [health, ready, stats, debugJobs] = await Promise.all([
         request("/health?verbose"),
         request("/ready"),
         wantStats ? request("/stats", state.etag) : Promise.resolve(null),
+        wantDebug ? request("/debug/jobs?limit=20") : Promise.resolve(null),
       ]);
     } catch (err) {
       unreachable();
@@ -680,6 +710,12 @@
       } else if (stats.status !== 429) {
         message = problem(stats, "/stats");
       }
+    }
+    if (debugJobs && debugJobs.status === 200 && debugJobs.body) renderDebugJobs(debugJobs.body);
+    else if (debugJobs && debugJobs.status === 404) state.debugJobs = false;
+    if (!state.token || !state.debugJobs) {
+      show(byId("inflight"), false);
+      show(byId("failures"), false);
     }
     if (health.body && (health.status === 200 || health.status === 503)) renderHealth(health.body);
     else if (health.status !== 429) message = message || problem(health, "/health");
