@@ -8,12 +8,14 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from orchestrator.cli import build_parser, settings_from
+from orchestrator import Application
+from orchestrator.cli import build_parser, settings_from, sources_from
 
 SUMMARY = re.compile(
     r"^orchestrator: (?P<done>\d+) jobs done, \d+ failed, \d+ rejected, (?P<shed>\d+) shed, "
@@ -201,3 +203,24 @@ def test_settings_from_flags_over_environment(
     args = build_parser().parse_args(argv)
     core = settings_from(args, environ)[0]
     assert (core.workers, core.queue_size) == (workers, queue_size)
+
+
+def test_sources_say_flag_environment_file_command_or_default(tmp_path: Path) -> None:
+    """/debug/config of the command's application names where each setting came from."""
+    token = tmp_path / "token"
+    token.write_text("a-secret-token\n")
+    token.chmod(0o600)
+    args = build_parser().parse_args(["run", "--workers", "5", "--token-file", str(token)])
+    environ = {"ORCHESTRATOR_WORKERS": "3", "ORCHESTRATOR_QUEUE_SIZE": "9"}
+    core, http = settings_from(args, environ)
+    app = Application(core, http=http, sources=sources_from(args, environ))
+    config = app.debug_config()
+    sources = {name: entry["source"] for name, entry in config["core"].items()}
+    sources.update({name: entry["source"] for name, entry in config["http"].items()})
+    assert sources["workers"] == "flag"
+    assert sources["queue_size"] == "environment"
+    assert sources["http_token"] == "file"
+    assert config["http"]["http_token"]["value"] == {"count": 1}
+    assert (sources["enable_http"], sources["http_required"]) == ("command", "command")
+    assert sources["drain_delay"] == "command"
+    assert sources["pool_max_size"] == "default"

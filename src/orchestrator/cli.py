@@ -226,6 +226,22 @@ def settings_from(
         raise
 
 
+def sources_from(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    """Where each setting the command sets came from, for ``/debug/config``: ``flag``,
+    ``environment``, ``file`` (the token file) or ``command`` (this command's own default,
+    e.g. HTTP on and required); the settings missing here are at their default."""
+    fields = (*dataclasses.fields(CoreSettings), *dataclasses.fields(HttpSettings))
+    sources = {f.name: "environment" for f in fields if env_name(f) in environ}
+    sources.update(dict.fromkeys(_given(args, *_FLAGS), "flag"))
+    for name in ("drain_delay", "http_required", "enable_http"):
+        sources.setdefault(name, "command")
+    if args.no_http:
+        sources["enable_http"] = "flag"
+    if args.token_file or environ.get("ORCHESTRATOR_HTTP_TOKEN_FILE"):
+        sources["http_token"] = "file"
+    return sources
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``orchestrator`` command; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -250,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from orchestrator.run import run_command  # the demo, the application and aiohttp
 
     try:
-        return run_command(args, settings, http, sink)
+        return run_command(args, settings, http, sink, sources=sources_from(args, os.environ))
     except HttpServerError as exc:
         print(
             f"orchestrator: error: {exc} (choose another with --http-port or --http-host, "

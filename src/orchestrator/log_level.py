@@ -27,6 +27,7 @@ _BY_METHOD = {**LEVELS, "warn": logging.WARNING, "exception": logging.ERROR,
 MAX_SECONDS = 3600.0
 """The longest a changed level lasts before it turns back by itself."""
 
+
 def _log() -> Any:
     # a fresh logger each time (changes are rare): no module-level logger caches a config
     return structlog.get_logger("orchestrator.log")

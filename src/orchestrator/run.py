@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 import structlog
@@ -34,14 +34,18 @@ LOOP_CLOSE_GRACE = 1.0
 
 
 def run_command(
-    args: argparse.Namespace, settings: CoreSettings, http: HttpSettings, sink: LineBuffer | None
+    args: argparse.Namespace,
+    settings: CoreSettings,
+    http: HttpSettings,
+    sink: LineBuffer | None,
+    sources: Mapping[str, str] | None = None,
 ) -> int:
     """Run the demo in a new event loop; return the exit code.
 
     ``asyncio.run`` would wait for ever for a task that refuses cancellation (a handler the
     application abandoned at stop, already logged with its stack); this exits anyway.
     """
-    code, left = run_in_new_loop(run_demo(args, settings, http, sink), LOOP_CLOSE_GRACE)
+    code, left = run_in_new_loop(run_demo(args, settings, http, sink, sources), LOOP_CLOSE_GRACE)
     if left:
         log.warning("tasks_abandoned_at_exit", tasks=left)
         if sink is not None:
@@ -92,11 +96,12 @@ async def run_demo(
     settings: CoreSettings,
     http: HttpSettings,
     sink: LineBuffer | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> int:
     """Run the demo until a signal or ``--duration``; print a one-line summary."""
     flusher = asyncio.ensure_future(drain_periodically(sink)) if sink is not None else None
     try:
-        return await _run_demo(args, settings, http, sink)
+        return await _run_demo(args, settings, http, sink, sources)
     finally:
         await cancel_and_wait(flusher)
 
@@ -109,10 +114,16 @@ def _say(sink: LineBuffer | None, line: str) -> None:
 
 
 async def _run_demo(
-    args: argparse.Namespace, settings: CoreSettings, http: HttpSettings, sink: LineBuffer | None
+    args: argparse.Namespace,
+    settings: CoreSettings,
+    http: HttpSettings,
+    sink: LineBuffer | None,
+    sources: Mapping[str, str] | None,
 ) -> int:
     app = build_demo_app(
-        Application(settings, http=http, connection_factory=DemoConnectionFactory())
+        Application(
+            settings, http=http, connection_factory=DemoConnectionFactory(), sources=sources
+        )
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

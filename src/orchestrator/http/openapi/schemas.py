@@ -234,7 +234,7 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "DebugConfig": obj({
         section: mapping(obj({"value": {}, "source": {
-            "type": "string", "enum": ["default", "keyword", "environment", "flag", "command"]}}),
+            "type": "string", "enum": ["default", "keyword", "environment", "flag", "file", "command"]}}),
             "by setting; a token appears as {\"count\": n}")
         for section in ("core", "http")
     }),
