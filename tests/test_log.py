@@ -89,9 +89,12 @@ async def test_the_level_changes_while_running() -> None:
     logger.debug("during")
     LEVEL.revert()
     logger.debug("after")
-    events = [orjson.loads(line)["event"] for line in out.buffer.getvalue().splitlines()]
+    lines = [orjson.loads(line) for line in out.buffer.getvalue().splitlines()]
+    events = [line["event"] for line in lines]
     assert "before" not in events
     assert "during" in events
     assert "after" not in events
     assert events.count("log_level_changed") == 1
     assert events.count("log_level_reverted") == 1
+    (changed,) = [line for line in lines if line["event"] == "log_level_changed"]
+    assert (changed["level"], changed["to"], changed["previous"]) == ("warning", "debug", "info")

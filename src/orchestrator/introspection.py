@@ -20,13 +20,13 @@ def jobs_report(app: Application, limit: int) -> dict[str, Any]:
     now = app.clock.now()
     running: list[dict[str, Any]] = [
         {"id": w.current.job.id, "kind": w.current.spec.kind, "attempt": w.current.job.attempt,
-         "state": "running", "worker": w.id, "age_seconds": now - w.current.enqueued_at,
+         "state": "running", "worker": w.id, "age_seconds": round(now - w.current.enqueued_at, 6),
          "connection": w.connection_id}
         for w in app.workers.workers() if w.current is not None
     ]  # fmt: skip
     queued: list[dict[str, Any]] = [
         {"id": env.job.id, "kind": env.spec.kind, "attempt": 0, "state": "queued",
-         "worker": None, "age_seconds": now - env.enqueued_at, "connection": None}
+         "worker": None, "age_seconds": round(now - env.enqueued_at, 6), "connection": None}
         for env in app.router.queued(limit)
     ]  # fmt: skip
     in_flight = sorted(running + queued, key=lambda job: -job["age_seconds"])

@@ -73,7 +73,8 @@ class RuntimeLevel:
         return next((n for n, v in LEVELS.items() if v == level), str(level))
 
     def change(self, name: str, seconds: float) -> None:
-        """Log at ``name`` for ``seconds`` (1 to 3600), then go back to the base level.
+        """Log at ``name`` for ``seconds`` (1 to 3600), then go back to the base level; the
+        base level itself is a revert now.
 
         Raises:
             ConfigError: on an unknown level or a duration out of range.
@@ -82,12 +83,16 @@ class RuntimeLevel:
             raise ConfigError(f"level must be one of {', '.join(LEVELS)}", setting="level")
         if not 1 <= seconds <= MAX_SECONDS:
             raise ConfigError(f"seconds must be within 1..{MAX_SECONDS:g}", setting="seconds")
+        if LEVELS[name] == self.base:  # back to the configured level: nothing to undo later
+            self.revert()
+            return
         previous = self.name()
         self.cancel_timer()
         self.level = LEVELS[name]
         self.until = time.time() + seconds
         self._timer = asyncio.get_running_loop().call_later(seconds, self.revert)
-        _log().warning("log_level_changed", level=name, previous=previous, seconds=seconds)
+        # "to", not "level": that key is the record's own level in every log line
+        _log().warning("log_level_changed", to=name, previous=previous, seconds=seconds)
 
     def revert(self) -> None:
         """Back to the base level now."""
@@ -95,7 +100,7 @@ class RuntimeLevel:
         if self.level != self.base:
             changed = self.name()
             self.level = self.base
-            _log().warning("log_level_reverted", level=self.name(), was=changed)
+            _log().warning("log_level_reverted", to=self.name(), was=changed)
         self.until = None
 
     def cancel_timer(self) -> None:

@@ -111,8 +111,24 @@ async def test_the_log_level_changes_for_a_while_then_turns_back(
         LEVEL.revert()  # what the timer does when it fires
     _, body = await get_json(session, f"{app.http_url}/debug/loggers")
     assert (body["level"], body["reverts_at"]) == ("info", None)
-    events = [(e["event"], e.get("level")) for e in logs if e["event"].startswith("log_level")]
+    events = [(e["event"], e.get("to")) for e in logs if e["event"].startswith("log_level")]
     assert events == [("log_level_changed", "debug"), ("log_level_reverted", "info")]
+
+
+async def test_setting_the_configured_level_is_a_revert(
+    app: Application, session: aiohttp.ClientSession
+) -> None:
+    """PUT of the configured level turns a change back at once: no timer, no revert time."""
+    LEVEL.configure(logging.INFO)
+    for level in ("debug", "info"):
+        async with session.put(f"{app.http_url}/debug/loggers?pretty",
+                               json={"level": level, "seconds": 120}) as resp:  # fmt: skip
+            assert resp.status == 200
+            text = await resp.text()
+    assert text.startswith('{\n  "level": "info"')  # ?pretty is honoured on PUT too
+    _, body = await get_json(session, f"{app.http_url}/debug/loggers")
+    assert (body["level"], body["reverts_at"]) == ("info", None)
+    assert LEVEL._timer is None
 
 
 @pytest.mark.parametrize(

@@ -189,7 +189,7 @@ async def set_loggers(request: web.Request) -> web.Response:
             else f"seconds is within 1..{MAX_SECONDS:g}"
         )
         raise ApiError(400, "bad_request", detail) from None
-    return json_response(_loggers_body(), 200, NO_STORE)
+    return json_response(_loggers_body(), 200, NO_STORE, pretty=flag(request, "pretty"))
 
 
 async def config(request: web.Request) -> web.Response:

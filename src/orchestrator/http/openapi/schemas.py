@@ -233,8 +233,8 @@ SCHEMAS: dict[str, Schema] = {
                      "description": "how long, then it turns back (default 300)"}},
     ),
     "DebugConfig": obj({
-        section: mapping(obj({"value": {}, "source": {
-            "type": "string", "enum": ["default", "keyword", "environment", "flag", "file", "command"]}}),
+        section: mapping(obj({"value": {}, "source": {"type": "string", "enum": [
+            "default", "keyword", "environment", "flag", "file", "command"]}}),
             "by setting; a token appears as {\"count\": n}")
         for section in ("core", "http")
     }),
