@@ -44,10 +44,12 @@ pytest: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=min,median,mean,max,ops
 	$(BIN)/python benchmarks/load.py --check
+	$(BIN)/python benchmarks/debug_overhead.py --check
 
 bench-ci: $(STAMP)
 	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=median,ops --ci-quick
 	$(BIN)/python benchmarks/load.py --quick --check-latency
+	$(BIN)/python benchmarks/debug_overhead.py --rounds 2 --check
 
 openapi: $(STAMP)
 	$(BIN)/python -m orchestrator.http.openapi > docs/openapi.yaml.tmp

@@ -34,3 +34,17 @@ def test_the_endpoint_table_lists_every_route() -> None:
         first = row.split("|")[1]
         documented |= set(re.findall(r"`(?:[A-Z]+ )?(/[^`]*)`", first))
     assert documented == {route.path for route in ROUTES}
+
+
+ROOT = Path(__file__).parent.parent
+PAGES = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
+def test_relative_links_lead_to_files(page: Path) -> None:
+    """Every relative link of the README and the docs names a file of the repository."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.DOTALL)  # not in code blocks
+    targets = re.findall(r"\]\(([^)\s]+)\)", text)
+    local = [t.split("#", 1)[0] for t in targets if not re.match(r"[a-z]+:|#", t)]
+    missing = [t for t in local if not (page.parent / t).exists()]
+    assert missing == []

@@ -13,9 +13,10 @@ import pytest
 import structlog
 
 from orchestrator import Application, FakeClock
+from orchestrator.http.debug import PROFILE
 from orchestrator.log_level import LEVEL
 from tests.debug.helpers import TOKEN, get_json
-from tests.fakes import make_app
+from tests.fakes import make_app, until
 
 
 async def test_tasks_list_every_task_with_its_stack(
@@ -49,14 +50,16 @@ async def test_grouped_tasks_merge_identical_stacks(
 async def test_a_profile_runs_one_at_a_time_while_probes_answer(
     app: Application, session: aiohttp.ClientSession
 ) -> None:
-    """A 1 s profile in text: the loop's work is in it; a second one meanwhile is a 409; /live
-    keeps answering during the profile."""
+    """A 1 s profile in text: the loop's work is in it; a second one meanwhile is a 409 that
+    says when to retry; /live keeps answering during the profile."""
     first = asyncio.ensure_future(
         session.get(f"{app.http_url}/debug/profile?seconds=1&format=text")
     )
-    await asyncio.sleep(0.2)  # sleep-ok: let the first profile start on the real server
-    status, body = await get_json(session, f"{app.http_url}/debug/profile?seconds=1")
-    assert (status, body["error"]) == (409, "profile_running")
+    await until(lambda: PROFILE.busy, turns=100_000)  # the request reached the real server
+    async with session.get(f"{app.http_url}/debug/profile?seconds=1") as second:
+        body = await second.json()
+        assert (second.status, body["error"]) == (409, "profile_running")
+        assert second.headers["Retry-After"] == "1"
     started = time.monotonic()
     async with session.get(f"{app.http_url}/live") as live:
         assert live.status == 200

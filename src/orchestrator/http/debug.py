@@ -109,10 +109,18 @@ async def tasks(request: web.Request) -> web.Response:
     return json_response(body, 200, NO_STORE, pretty=flag(request, "pretty"))
 
 
-class _ProfileSlot:
+class ProfileSlot:
     """One profile at a time, per process (the profiler samples the whole thread)."""
 
-    busy = False
+    def __init__(self) -> None:
+        self.ends_at: float | None = None  # loop time when the running profile ends
+
+    @property
+    def busy(self) -> bool:
+        return self.ends_at is not None
+
+
+PROFILE = ProfileSlot()
 
 
 async def profile(request: web.Request) -> web.StreamResponse:
@@ -121,9 +129,12 @@ async def profile(request: web.Request) -> web.StreamResponse:
     fmt = request.query.get("format", "speedscope")
     if fmt not in PROFILE_FORMATS:
         raise ApiError(400, "bad_request", "?format takes speedscope, text or html")
-    if _ProfileSlot.busy:
-        raise ApiError(409, "profile_running", "a profile is already running; try when it ends")
-    _ProfileSlot.busy = True
+    loop = asyncio.get_running_loop()
+    if PROFILE.ends_at is not None:
+        left = max(1, math.ceil(PROFILE.ends_at - loop.time()))
+        raise ApiError(409, "profile_running", "a profile is already running; try when it ends",
+                       headers={"Retry-After": str(left)})  # fmt: skip
+    PROFILE.ends_at = loop.time() + seconds
     profiler = Profiler(interval=0.001, async_mode="disabled")  # the thread: every task
     try:
         profiler.start()
@@ -132,7 +143,7 @@ async def profile(request: web.Request) -> web.StreamResponse:
         finally:
             profiler.stop()
     finally:
-        _ProfileSlot.busy = False
+        PROFILE.ends_at = None
     if fmt == "text":
         body = profiler.output_text(unicode=True, color=False).encode()
     elif fmt == "html":
