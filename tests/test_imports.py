@@ -89,7 +89,8 @@ def imported(module: str) -> set[str]:
 @pytest.mark.parametrize("module", MODULES, ids=MODULES)
 def test_the_layers_point_one_way(module: str) -> None:
     """Bottom layer → nothing above; components → neither http, aiohttp, application nor each
-    other; http → neither components nor application."""
+    other; http → neither components nor application; terminal (a client of the HTTP API)
+    → none of the server's modules."""
     names = imported(module)
     parts = module.split(".")
     if len(parts) == 2 and parts[1] in BOTTOM:
@@ -108,4 +109,9 @@ def test_the_layers_point_one_way(module: str) -> None:
         assert bad == set(), module
     if parts[1:2] == ["http"]:
         bad = {n for n in names if n.startswith(("orchestrator.components", "orchestrator.appl"))}
+        assert bad == set(), module
+    if parts[1:2] == ["terminal"]:
+        parts_of_server = ("application", "components", "http", "run", "demo")
+        server = (*(f"orchestrator.{n}" for n in parts_of_server), "aiohttp", "prometheus_client")
+        bad = {n for n in names if n.startswith(server)}
         assert bad == set(), module

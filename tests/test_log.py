@@ -98,3 +98,20 @@ async def test_the_level_changes_while_running() -> None:
     assert events.count("log_level_reverted") == 1
     (changed,) = [line for line in lines if line["event"] == "log_level_changed"]
     assert (changed["level"], changed["to"], changed["previous"]) == ("warning", "debug", "info")
+
+
+def test_console_tracebacks_never_show_local_variables() -> None:
+    """Console format prints a plain traceback: no frame's locals (a token, say), even with
+    rich installed (structlog's default would print them)."""
+    out = io.StringIO()
+    configure_logging("console", "info", stream=out)
+    secret = "console-canary-3c9e1d"
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        structlog.get_logger("t").exception("it_failed", n=len(secret))
+    text = out.getvalue()
+    assert "it_failed" in text
+    assert "Traceback (most recent call last):" in text
+    assert "RuntimeError: boom" in text
+    assert secret not in text

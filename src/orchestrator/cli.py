@@ -1,4 +1,5 @@
-"""Command line: ``orchestrator run`` starts the demo application."""
+"""Command line: ``orchestrator run`` starts the demo application; ``orchestrator status``
+and ``orchestrator wait`` look at a running one over HTTP (:mod:`orchestrator.terminal`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from orchestrator.config import CoreSettings, HttpSettings
 from orchestrator.environment import env_name, from_env, read_token_file, unknown_variables
 from orchestrator.errors import ConfigError, HttpServerError, OrchestratorError
 from orchestrator.log import configure_logging
+from orchestrator.terminal.options import add_status, add_wait
 from orchestrator.version import __version__
 
 __all__ = ["build_parser", "main", "settings_from"]
@@ -111,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="orchestrator",
         description="asyncio application orchestrator with an HTTP observability API",
-        epilog="Run `orchestrator run --help` for the demo's options.",
+        epilog="Run `orchestrator COMMAND --help` for a command's options and exit status.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -174,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="info",
         help="lowest level logged (default info)",
     )
+    add_status(sub)
+    add_wait(sub)
     return parser
 
 
@@ -250,6 +254,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     args = parser.parse_args(argv)
+    if args.command == "status":
+        from orchestrator.terminal.status import run_status  # the client, only when asked
+
+        return run_status(args, os.environ)
+    if args.command == "wait":
+        from orchestrator.terminal.wait import run_wait
+
+        return run_wait(args, os.environ)
     try:
         settings, http = settings_from(args, os.environ)
     except ConfigError as exc:

@@ -134,7 +134,12 @@ def configure_logging(
         target = cast(BinaryIO, sink) if sink is not None else raw  # write() and flush() suffice
         logger_factory = structlog.BytesLoggerFactory(target)
     elif fmt == "console":
-        processors = [*shared, structlog.dev.ConsoleRenderer(colors=out.isatty())]
+        # plain tracebacks: with rich installed, structlog's default prints every frame's
+        # local variables, and a local may hold a token
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
+        processors = [*shared, renderer]
         logger_factory = structlog.PrintLoggerFactory(out)
     else:
         raise ValueError(f"unknown log format {fmt!r}")

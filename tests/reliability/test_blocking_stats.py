@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 import structlog
-from aiohttp import web
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import Application, Job
@@ -24,6 +23,7 @@ from orchestrator.health import HealthReport
 from orchestrator.http import create_app
 from orchestrator.types import StatsDict
 from tests.fakes import until
+from tests.http.helpers import served
 
 BLOCK = 0.2
 """Seconds the slow get_stats() blocks the loop."""
@@ -47,14 +47,8 @@ class SlowObservable:
 @pytest.fixture
 async def slow_server() -> AsyncIterator[str]:
     """create_app(SlowObservable()) served on 127.0.0.1, port 0; yields its base URL."""
-    runner = web.AppRunner(create_app(SlowObservable(), HttpSettings(rate_limit=None)))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
-    finally:
-        await runner.cleanup()
+    async with served(create_app(SlowObservable(), HttpSettings(rate_limit=None))) as url:
+        yield url
 
 
 async def timed_get(session: aiohttp.ClientSession, url: str) -> tuple[int, float]:

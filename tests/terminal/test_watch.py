@@ -1,0 +1,106 @@
+"""``orchestrator status --watch`` in a real terminal: tmux runs the command, the test reads
+the screen with ``capture-pane``, types Ctrl-C with ``send-keys`` and reads the exit status."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from orchestrator import Application
+from tests.ops.deploy_files import require_binary
+from tests.terminal.conftest import JOBS, TOKEN
+
+pytestmark = pytest.mark.slow
+
+DEADLINE = 20.0
+"""Seconds a screen gets to show what the test waits for (a real process is involved)."""
+
+Tmux = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def tmux(tmp_path: Path) -> AsyncIterator[Tmux]:
+    """``await tmux(*args)``: a command to a tmux server of this test's own (its own socket,
+    no user configuration)."""
+    binary = require_binary("tmux")
+    base = [binary, "-S", str(tmp_path / "tmux.sock"), "-f", os.devnull]
+
+    async def run(*args: str) -> str:
+        proc = await asyncio.create_subprocess_exec(
+            *base, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 10)
+        assert proc.returncode == 0, err.decode()
+        return out.decode()
+
+    try:
+        yield run
+    finally:
+        kill = await asyncio.create_subprocess_exec(*base, "kill-server",
+                                                    stderr=asyncio.subprocess.DEVNULL)  # fmt: skip
+        await kill.wait()
+
+
+async def screen_until(tmux: Tmux, check: Callable[[str], bool], what: str) -> str:
+    """The pane's screen once ``check`` holds for it; fails after ``DEADLINE`` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    screen = ""
+    while loop.time() < deadline:
+        screen = await tmux("capture-pane", "-p", "-t", "watch")
+        if check(screen):
+            return screen
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the screen never showed {what}:\n{screen}")
+
+
+def done(screen: str) -> int | None:
+    """The ``done`` column of the ``echo`` row, when the row is on the screen."""
+    for line in screen.splitlines():
+        if line.startswith("  echo "):
+            return int(line.split()[2].replace(",", ""))
+    return None
+
+
+async def test_watch_redraws_in_place_and_ctrl_c_exits_0(
+    instance: Application, tmux: Tmux, tmp_path: Path
+) -> None:
+    url = instance.http_url
+    header = f"orchestrator 0.1.0 at {url} · running · up "
+    status_file = tmp_path / "exit-status"
+    # bash waits for the command through Ctrl-C (it dies of SIGINT only when the command
+    # did), then writes the command's exit status
+    watch = f"{shlex.quote(sys.executable)} -m orchestrator status --url {url} --watch 0.2"
+    command = shlex.join(["bash", "-c", f"{watch}; echo $? > {shlex.quote(str(status_file))}"])
+    await tmux("new-session", "-d", "-s", "watch", "-x", "100", "-y", "40",
+               "-e", f"ORCHESTRATOR_HTTP_TOKEN={TOKEN}", "-e", "TERM=xterm-256color",
+               command)  # fmt: skip
+    first = await screen_until(tmux, lambda s: done(s) == JOBS, f"{JOBS} echo jobs done")
+    assert first.splitlines()[0].startswith(header)
+    assert "Ctrl-C quits" in first
+    assert TOKEN not in first
+    for n in range(2):
+        assert await instance.submit("echo", n) == n
+    later = await screen_until(tmux, lambda s: done(s) == JOBS + 2, "the two new jobs")
+    assert later.splitlines()[0].startswith(header)
+    assert later.count(header) == 1  # redrawn in place, not appended below
+    await tmux("send-keys", "-t", "watch", "C-c")
+    assert await exit_status(status_file) == "0"
+
+
+async def exit_status(path: Path) -> str:
+    """What the wrapper wrote in ``path`` once the command exited."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DEADLINE
+    while loop.time() < deadline:
+        text = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")
+        if text.endswith("\n"):
+            return text.strip()
+        await asyncio.sleep(0.05)
+    raise AssertionError("the command did not exit (or died of a signal)")
