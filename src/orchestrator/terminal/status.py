@@ -65,11 +65,7 @@ def _stats(remote: Remote) -> dict[str, Any] | None:
     return body
 
 
-def look(
-    remote: Remote,
-    previous: Mapping[str, Any] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
-) -> Frame:
+def look(remote: Remote, previous: Mapping[str, Any] | None = None) -> Frame:
     """Ask the instance once; without ``previous`` stats, wait one snapshot's time to ask
     ``/stats`` again, so that job rates come from two snapshots.
 
@@ -79,7 +75,7 @@ def look(
     stats = _stats(remote)
     if previous is None and stats is not None:
         ttl = stats.get("http", {}).get("snapshot", {}).get("ttl_seconds", 1.0)
-        sleep(min(max(ttl, 0.05), 5.0) + 0.05)
+        time.sleep(min(max(ttl, 0.05), 5.0) + 0.05)
         previous, stats = stats, _stats(remote)
     health = remote.get("/health?verbose")
     ready = remote.get("/ready")
