@@ -35,8 +35,9 @@ from tests.fakes import BlockingHandler, FakeConnection, FakeFactory, make_app, 
 
 COMPONENTS = ["registry", "pool", "router", "workers", "lifecycle", "recycler"]
 APPLICATION_KEYS = {"name", "version", "pid", "state", "started_at", "uptime_seconds",
-                    "jobs_in_flight", "event_loop_lag_seconds", "event_loop_blocked_total",
-                    "log_level", "log_level_reverts_at", "event_subscribers"}  # fmt: skip
+                    "jobs_in_flight", "event_loop_lag_seconds", "event_loop_lag_max_seconds",
+                    "event_loop_blocked_total", "log_level", "log_level_reverts_at",
+                    "event_subscribers", "gc"}  # fmt: skip
 
 
 async def test_submit_returns_the_handler_result(app: Application) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import os
 from collections.abc import Awaitable, Callable, Mapping
@@ -25,6 +24,7 @@ from orchestrator.components import (
 from orchestrator.config import CoreSettings, HttpSettings, split_settings
 from orchestrator.errors import HttpServerError, NotRunning, QueueFull, StartFailed
 from orchestrator.events import EventBus
+from orchestrator.gc_pauses import GcPauses, freeze_startup_objects, thaw
 from orchestrator.health import HealthReport, aggregate
 from orchestrator.health_watch import HealthWatcher
 from orchestrator.introspection import effective_config, jobs_report
@@ -112,6 +112,7 @@ class Application:
 
             self._http = HttpServer(self, self.http_settings, clock=self.clock)
         self.loop_lag = LoopLagMonitor()
+        self.gc_pauses = GcPauses()
         self.watchdog = (
             LoopWatchdog(s.blocked_loop_threshold, events=self.events.publish)
             if s.blocked_loop_threshold is not None
@@ -245,11 +246,8 @@ class Application:
                     finally:
                         self.lifecycle.transition(State.FAILED)
                     raise
-        if self.settings.gc_freeze:
-            # Move what start-up created (workers, connections, tasks) out of the collector's
-            # reach: with thousands of them, a full collection otherwise pauses the loop.
-            gc.collect()
-            gc.freeze()
+        if self.settings.gc_freeze:  # see gc_pauses.py: the full collections' pauses
+            self.gc_pauses.frozen = freeze_startup_objects()
         log.info("application_started", name=self.settings.name, workers=self.settings.workers,
                  http_url=self.http_url)  # fmt: skip
 
@@ -297,12 +295,14 @@ class Application:
                 await self.lifecycle.stop_all(self._start_order())
         finally:
             if self.settings.gc_freeze:
-                gc.unfreeze()
+                thaw()
+                self.gc_pauses.frozen = 0
             self.lifecycle.transition(State.STOPPED)
             log.info("application_stopped", jobs_completed=self.workers.jobs_completed_total,
                      jobs_failed=self.workers.jobs_failed_total)  # fmt: skip
 
     def _start_monitors(self) -> None:
+        self.gc_pauses.install()
         self.loop_lag.start()
         self.health_watch.start()
         if self.watchdog is not None:
@@ -314,6 +314,7 @@ class Application:
         await self.health_watch.stop()
         self.jobs.flush()
         await self.loop_lag.stop()
+        self.gc_pauses.uninstall()
 
     async def _wait_for_jobs(self, timeout: float) -> None:
         try:
@@ -368,10 +369,12 @@ class Application:
             "uptime_seconds": lc.uptime(),
             "jobs_in_flight": self._inflight,
             "event_loop_lag_seconds": self.loop_lag.lag,
+            "event_loop_lag_max_seconds": self.loop_lag.max,
             "event_loop_blocked_total": self.watchdog.blocked_total if self.watchdog else 0,
             "log_level": LEVEL.name(),
             "log_level_reverts_at": utc_iso(LEVEL.until) if LEVEL.until is not None else None,
             "event_subscribers": self.events.subscribers,
+            "gc": self.gc_pauses.stats(),
         }
         stats: StatsDict = {"application": application}
         for name, component in self.components().items():

@@ -76,7 +76,7 @@ class CoreSettings:
     handler_stuck_grace: float = 5.0
     blocked_loop_threshold: float | None = 1.0
     stats_max_items: int | None = 1000
-    gc_freeze: bool = False
+    gc_freeze: bool = True
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -27,6 +27,8 @@ class LoopLagMonitor:
         self._interval = interval
         self._samples: deque[float] = deque(maxlen=max(1, round(window / interval)))
         self._task: asyncio.Task[None] | None = None
+        self.max = 0.0
+        """Worst lateness since this monitor was made."""
 
     @property
     def lag(self) -> float:
@@ -35,7 +37,9 @@ class LoopLagMonitor:
 
     def record(self, late: float) -> None:
         """Keep one sample of lateness (negative values count as 0)."""
-        self._samples.append(max(0.0, late))
+        late = max(0.0, late)
+        self._samples.append(late)
+        self.max = max(self.max, late)
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()

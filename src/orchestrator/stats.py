@@ -16,6 +16,8 @@ __all__ = [
     "ConnectError",
     "ConnectionEntry",
     "CurrentJob",
+    "GcStats",
+    "HistogramStats",
     "JobKindStats",
     "LastError",
     "LatencyStats",
@@ -40,6 +42,19 @@ def bounded(items: Collection[T], limit: int | None) -> tuple[Collection[T], int
     return list(itertools.islice(items, limit)), len(items) - limit
 
 
+class HistogramStats(TypedDict):
+    buckets: dict[str, int]
+    sum: float
+    count: int
+
+
+class GcStats(TypedDict):
+    frozen_objects: int
+    collections_total: dict[str, int]
+    pause_seconds: dict[str, HistogramStats]
+    longest_pause_seconds: float
+
+
 class ApplicationStats(TypedDict):
     name: str
     version: str
@@ -49,10 +64,12 @@ class ApplicationStats(TypedDict):
     uptime_seconds: float
     jobs_in_flight: int
     event_loop_lag_seconds: float
+    event_loop_lag_max_seconds: float
     event_loop_blocked_total: int
     log_level: str
     log_level_reverts_at: str | None
     event_subscribers: int
+    gc: GcStats
 
 
 class LatencyStats(TypedDict):

@@ -258,3 +258,35 @@ async def test_stop_wakes_getters_and_fails_queued_jobs(clock: FakeClock) -> Non
             await env.future
     assert await router2.get() is None
     assert router2.stats()["queued"] == 0
+
+
+async def test_a_queue_refusing_all_the_time_is_saturated_though_seldom_full(
+    clock: FakeClock,
+) -> None:
+    """Workers empty the queue in every turn and submitters overfill it in the next: full
+    a tenth of the time, yet refusing jobs throughout. Saturated after half the window of
+    refusals, healthy again once refusals have stopped for half of it."""
+    router = await started_router(clock, capacity=2, grace=5.0)
+    n = 0
+    with structlog.testing.capture_logs() as logs:
+        for turn in range(40):  # 4 s of 0.1 s turns
+            for _ in range(2):  # the burst: two queued...
+                n += 1
+                router.put(make_envelope(clock, n))
+            with pytest.raises(QueueFull):  # ...one refused
+                router.put(make_envelope(clock, n + 1))
+            clock.advance(0.01)
+            await router.get()  # the workers empty it
+            await router.get()
+            clock.advance(0.09)
+            if turn == 15:
+                assert router.health().healthy  # 1.6 s of refusals: not yet half the window
+        verdict = router.health()
+        assert not verdict.healthy
+        assert router.stats()["full_ratio"] < 0.2
+        assert verdict.reason is not None
+        assert ", refusing jobs through " in verdict.reason
+        clock.advance(3.0)  # no submissions: the refusals age out of the window
+        assert router.health().healthy
+    events = [e["event"] for e in logs]
+    assert events == ["router_saturated", "router_recovered"]

@@ -20,7 +20,8 @@ __all__ = ["SATURATED_RATIO", "Router"]
 log = structlog.get_logger("orchestrator.router")
 
 SATURATED_RATIO = 0.5
-"""Share of the last ``saturation_grace`` seconds the queue may be full while healthy."""
+"""Share of the last ``saturation_grace`` seconds the queue may be full, or refusing
+submissions, while healthy."""
 
 
 class Router:
@@ -31,9 +32,11 @@ class Router:
     envelope was handed to it puts the envelope back at the front, so nothing is lost.
 
     The router is saturated, and unhealthy, when its queue was full for at least half of
-    the last ``saturation_grace`` seconds: a queue that a worker frees one slot of now and
-    then, only for the next submission to fill it again, is as saturated as one that never
-    moves. ``router_saturated`` is logged once when an episode starts and
+    the last ``saturation_grace`` seconds, or refused submissions through at least half of
+    them: a queue that a worker frees one slot of now and then, only for the next
+    submission to fill it again, is as saturated as one that never moves, and so is one
+    that the workers empty in every loop turn and the submitters overfill in the next.
+    ``router_saturated`` is logged once when an episode starts and
     ``router_recovered`` once when it ends, each with the jobs refused.
 
     Args:
@@ -136,8 +139,11 @@ class Router:
         return list(itertools.islice(self._queue, limit))
 
     def _saturated(self, now: float) -> bool:
-        return self._full.fraction(now) >= SATURATED_RATIO or (
-            self._grace <= 0 and len(self._queue) >= self._capacity
+        full = self._full
+        return (
+            full.fraction(now) >= SATURATED_RATIO
+            or full.refusing(now) >= SATURATED_RATIO
+            or (self._grace <= 0 and len(self._queue) >= self._capacity)
         )
 
     def _judge(self, now: float) -> bool:
@@ -198,13 +204,16 @@ class Router:
         }
 
     def health(self) -> ComponentHealth:
-        """Unhealthy when not accepting, or full for most of the last ``saturation_grace``."""
+        """Unhealthy when not accepting, or full (or refusing) for most of the last
+        ``saturation_grace``."""
         if not self._accepting:
             return ComponentHealth.failing("router is not accepting jobs")
         now = self._clock.now()
         if self._judge(now):
+            fraction, refusing = self._full.fraction(now), self._full.refusing(now)
+            also = f", refusing jobs through {refusing:.0%} of it" if fraction < refusing else ""
             return ComponentHealth.failing(
-                f"queue of {self._capacity} full {self._full.fraction(now):.0%} of the last "
-                f"{self._grace:g}s ({self._full.refusals(now)} jobs refused)"
+                f"queue of {self._capacity} full {fraction:.0%} of the last {self._grace:g}s"
+                f"{also} ({self._full.refusals(now)} jobs refused)"
             )
         return ComponentHealth.ok()

@@ -1,4 +1,5 @@
-"""Saturation: how much of a recent window a queue spent full, from its transitions."""
+"""Saturation: how much of a recent window a queue spent full, from its transitions, and
+how much of it refusing submissions."""
 
 from __future__ import annotations
 
@@ -82,6 +83,16 @@ class FullTime:
         if self._full_since is not None:
             total += now - max(self._full_since, now - self.window)
         return min(1.0, total / self.window)
+
+    def refusing(self, now: float) -> float:
+        """Share (0..1) of the last ``window`` seconds' slots in which a submission was
+        refused: a queue refilled within every loop turn is seldom full when looked at, yet
+        refuses work all the time."""
+        if self.window <= 0:
+            return 0.0
+        ids, refused = self._slot_ids, self.refused
+        busy = sum(1 for k in self._window(now) if ids[i := k % len(ids)] == k and refused[i])
+        return min(1.0, busy / (len(ids) - 2))
 
     def refusals(self, now: float) -> int:
         """Submissions refused over the last ``window`` seconds (to within one slot)."""

@@ -100,6 +100,8 @@ class StatsCollector(Collector):
                 "queue_wait_seconds",
                 "Time jobs waited in the queue, enqueue to dequeue.",
             )
+        if "application" in stats:
+            yield self._gc_pauses(stats["application"]["gc"]["pause_seconds"])
         if self._per_item:
             for item in PER_ITEM:
                 if item.path[0] in stats:
@@ -166,6 +168,17 @@ class StatsCollector(Collector):
             data = k[key]
             buckets = [(le, float(n)) for le, n in data["buckets"].items()]
             histogram.add_metric([kind], buckets, sum_value=data["sum"])
+        return histogram
+
+    def _gc_pauses(self, generations: Mapping[str, Any]) -> HistogramMetricFamily:
+        histogram = HistogramMetricFamily(
+            P + "gc_pause_seconds",
+            "Event loop pauses for garbage collection, by generation.",
+            labels=["generation"],
+        )
+        for generation, data in generations.items():
+            buckets = [(le, float(n)) for le, n in data["buckets"].items()]
+            histogram.add_metric([generation], buckets, sum_value=data["sum"])
         return histogram
 
 

@@ -1,0 +1,186 @@
+"""The application side of ``benchmarks/under_load.py``: one process, one pinned core.
+
+An ``Application`` with the project's defaults (plus the token, 200 workers and the HTTP
+API on 127.0.0.1, a free port) and one job kind: an await of ``JOB_AWAIT`` seconds plus
+about ``JOB_CPU`` seconds of sha256. It prints its URL, then takes one JSON command per
+line on standard input and answers one JSON line on standard output:
+
+- ``{"cmd": "capacity", "seconds": S}``: jobs/s of a closed loop of 400 submitters (the
+  workers never wait for work): the job capacity of this core.
+- ``{"cmd": "paced", "rate": R, "seconds": S}``: submit R jobs/s on a schedule, without
+  catch-up bursts (slots missed by more than ``MAX_BEHIND`` are skipped and counted).
+
+Both answer ``{"started": true}`` when the load begins, then, once every job submitted has
+its outcome, the jobs done, refused (``QueueFull``), failed and skipped, the loop lag
+(lateness of a 5 ms timer: p99 and max), the garbage collections (count and longest pause
+per generation, from ``gc.callbacks``) and the CPU seconds the process used.
+
+Settings other than the defaults come as JSON in ``UNDER_LOAD_SETTINGS`` (a lever's
+measurement, never the benchmark's figures). Logs: JSON lines at info, buffered, to the
+file in ``UNDER_LOAD_LOG``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import hashlib
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from orchestrator import Application, Job, QueueFull
+from orchestrator.log import configure_logging
+
+TOKEN = "under-load-token-6d2f"
+WORKERS = 200
+JOB_AWAIT = 0.005
+JOB_CPU = 50e-6
+SUBMITTERS = 400
+MAX_BEHIND = 0.005
+"""Seconds of schedule the paced generator may catch up in one turn; older slots are skipped."""
+LAG_INTERVAL = 0.005
+
+
+def calibrated_blob(target: float = JOB_CPU) -> bytes:
+    """Bytes whose sha256 takes about ``target`` seconds here."""
+    blob = os.urandom(64 * 1024)
+    started = time.perf_counter()
+    for _ in range(200):
+        hashlib.sha256(blob).digest()
+    per_byte = (time.perf_counter() - started) / 200 / len(blob)
+    return os.urandom(max(1024, int(target / per_byte)))
+
+
+class Gauges:
+    """Loop lag and GC pauses, recorded while a run lasts."""
+
+    def __init__(self) -> None:
+        self.lags: list[float] = []
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._gc_started = 0.0
+        gc.callbacks.append(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter() - self._gc_started)
+
+    def reset(self) -> None:
+        self.lags.clear()
+        for pauses in self.pauses.values():
+            pauses.clear()
+
+    async def sample_lag(self, until: float) -> None:
+        loop = asyncio.get_running_loop()
+        while loop.time() < until:
+            expected = loop.time() + LAG_INTERVAL
+            await asyncio.sleep(LAG_INTERVAL)
+            self.lags.append(max(0.0, loop.time() - expected))
+
+    def summary(self) -> dict[str, Any]:
+        lags = sorted(self.lags) or [0.0]
+        gcs = {str(g): {"count": len(p), "longest": max(p, default=0.0)}
+               for g, p in self.pauses.items()}  # fmt: skip
+        p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
+        return {"lag_p99": p99, "lag_max": lags[-1], "gc": gcs}
+
+
+class Load:
+    """Counts of one run's jobs."""
+
+    def __init__(self) -> None:
+        self.done = self.refused = self.failed = self.skipped = self.outstanding = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def one(self, app: Application) -> None:
+        self.outstanding += 1
+        self.idle.clear()
+        try:
+            await app.submit("work")
+            self.done += 1
+        except QueueFull:
+            self.refused += 1
+        except Exception:
+            self.failed += 1
+        finally:
+            self.outstanding -= 1
+            if self.outstanding == 0:
+                self.idle.set()
+
+
+async def capacity(app: Application, load: Load, seconds: float) -> None:
+    deadline = time.perf_counter() + seconds
+
+    async def submitter() -> None:
+        while time.perf_counter() < deadline:
+            await load.one(app)
+
+    await asyncio.gather(*(submitter() for _ in range(SUBMITTERS)))
+
+
+async def paced(app: Application, load: Load, rate: float, seconds: float) -> None:
+    loop = asyncio.get_running_loop()
+    interval = 1.0 / rate
+    started = loop.time()
+    due, end = started, started + seconds
+    while (now := loop.time()) < end:
+        if now - due > MAX_BEHIND:  # the loop was late: skip, do not burst
+            missed = int((now - due - MAX_BEHIND) / interval)
+            load.skipped += missed
+            due += missed * interval
+        while due <= now and due < end:
+            task = loop.create_task(load.one(app))  # its outcome is counted by load
+            load.tasks.add(task)
+            task.add_done_callback(load.tasks.discard)
+            due += interval
+        await asyncio.sleep(max(0.0, min(due, end) - loop.time()))
+
+
+async def serve() -> None:
+    blob = calibrated_blob()
+    settings = json.loads(os.environ.get("UNDER_LOAD_SETTINGS", "{}"))
+    given = {"workers": WORKERS, "enable_http": True, "http_host": "127.0.0.1", "http_port": 0,
+             "http_token": (TOKEN,), **settings}  # fmt: skip
+    app = Application(**given)
+
+    @app.handler("work", timeout=5.0)
+    async def work(job: Job) -> None:
+        await asyncio.sleep(JOB_AWAIT)
+        hashlib.sha256(blob).digest()
+
+    gauges = Gauges()
+    loop = asyncio.get_running_loop()
+    async with app:
+        print(json.dumps({"url": app.http_url, "blob_bytes": len(blob)}), flush=True)
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            command = json.loads(line)
+            load, seconds = Load(), float(command["seconds"])
+            if command["cmd"] == "capacity":
+                run = capacity(app, load, seconds)
+            else:
+                run = paced(app, load, float(command["rate"]), seconds)
+            gauges.reset()
+            cpu, wall = time.process_time(), time.perf_counter()
+            print(json.dumps({"started": True}), flush=True)
+            lag = loop.create_task(gauges.sample_lag(loop.time() + seconds))
+            await run
+            elapsed = time.perf_counter() - wall
+            await asyncio.wait_for(load.idle.wait(), 30)
+            await lag
+            print(json.dumps({
+                "seconds": elapsed, "done": load.done, "refused": load.refused,
+                "failed": load.failed, "skipped": load.skipped,
+                "cpu_seconds": time.process_time() - cpu, **gauges.summary(),
+            }), flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    log = open(os.environ.get("UNDER_LOAD_LOG", os.devnull), "w")  # noqa: SIM115
+    configure_logging("json", "info", stream=log, buffered=True)
+    asyncio.run(serve())
