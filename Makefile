@@ -7,6 +7,8 @@ RUNTIME_STAMP := $(VENV)/.installed
 ARGS   ?=
 
 .PHONY: run test lint format typecheck pytest bench bench-ci load clean openapi soak
+RESULTS := bench-results
+BENCH_STAMP := $(VENV)/.installed-bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +22,11 @@ $(RUNTIME_STAMP): pyproject.toml runtime-requirements.txt | $(BIN)/python
 $(STAMP): pyproject.toml runtime-requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e '.[test]'
 	touch $(STAMP) $(RUNTIME_STAMP)
+
+# `make bench` also draws the latency-under-load curve: matplotlib, from the bench extra.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e '.[test,bench]'
+	touch $(BENCH_STAMP)
 
 # Flags: make run ARGS="--http-port 9090 --workers 8"; or ORCHESTRATOR_HTTP_PORT=9090 make run
 run: $(RUNTIME_STAMP)
@@ -41,15 +48,21 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest -q
 
-bench: $(STAMP)
-	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=min,median,mean,max,ops
-	$(BIN)/python benchmarks/load.py --check
+# Machine-readable results go to $(RESULTS)/ (git-ignored; CI may keep it as an artifact).
+bench: $(BENCH_STAMP)
+	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=min,median,mean,max,ops \
+		--benchmark-json=$(RESULTS)/pytest-benchmark.json
+	$(BIN)/python benchmarks/load.py --check --json $(RESULTS)/load.json
 	$(BIN)/python benchmarks/debug_overhead.py --check
+	$(BIN)/python benchmarks/under_load.py --check --json $(RESULTS)/under_load.json
+	$(BIN)/python benchmarks/plot_under_load.py $(RESULTS)/under_load.json docs/performance-under-load.png
 
 bench-ci: $(STAMP)
-	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=median,ops --ci-quick
-	$(BIN)/python benchmarks/load.py --quick --check-latency
+	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=median,ops --ci-quick \
+		--benchmark-json=$(RESULTS)/pytest-benchmark.json
+	$(BIN)/python benchmarks/load.py --quick --check-latency --json $(RESULTS)/load.json
 	$(BIN)/python benchmarks/debug_overhead.py --rounds 2 --check
+	$(BIN)/python benchmarks/under_load.py --quick --check --json $(RESULTS)/under_load.json
 
 openapi: $(STAMP)
 	$(BIN)/python -m orchestrator.http.openapi > docs/openapi.yaml.tmp
@@ -59,4 +72,4 @@ soak: $(STAMP)
 	ORCHESTRATOR_SOAK=1 $(BIN)/pytest -q tests/reliability
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .benchmarks .hypothesis
+	rm -rf $(RESULTS) $(VENV) build *.egg-info src/*.egg-info .pytest_cache .mypy_cache .ruff_cache .benchmarks .hypothesis

@@ -212,6 +212,7 @@ def main() -> int:
     parser.add_argument("--check-latency", action="store_true",
                         help="exit 1 only on a p99 over 10 ms or an error (CI)")  # fmt: skip
     parser.add_argument("--python-client", action="store_true", help="ignore wrk")
+    parser.add_argument("--json", type=Path, help="write the figures here as JSON")
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -278,7 +279,15 @@ def main() -> int:
     for note in notes:
         print(note)
     print(f"application log lines written: {log_lines}")
-    missed = check_targets(results, {k: statistics.median(v) for k, v in ratios.items()})
+    medians = {k: statistics.median(v) for k, v in ratios.items()}
+    if args.json:
+        rows = [{**vars(r), "name": name, "ratio": medians.get((name, c), 1.0)}
+                for (name, c), r in results.items()]  # fmt: skip
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        doc = {"generator": "wrk" if use_wrk else "aiohttp", "rounds": rounds,
+               "duration": duration, "results": rows, "notes": notes}  # fmt: skip
+        args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    missed = check_targets(results, medians)
     for line in missed:
         print("MISSED:", line)
     if any("MISSED" in n for n in notes):

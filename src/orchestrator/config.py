@@ -152,6 +152,8 @@ class HttpSettings:
     metrics_per_item: bool = field(default=False, metadata=_env("METRICS_PER_ITEM"))
     drain_delay: float = field(default=0.0, metadata=_env("DRAIN_DELAY"))
     max_event_subscribers: int = field(default=16, metadata=_env("MAX_EVENT_SUBSCRIBERS"))
+    fast_probes: bool = field(default=True, metadata=_env("FAST_PROBES"))
+    """Answer plain ``/health``, ``/ready`` and ``/live`` requests as their bytes arrive."""
 
     @property
     def rate_limited(self) -> bool:

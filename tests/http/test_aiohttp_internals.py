@@ -11,6 +11,7 @@ import asyncio
 import aiohttp
 import pytest
 from aiohttp import web
+from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
 from aiolimiter import AsyncLimiter
 
@@ -34,7 +35,10 @@ def test_aiohttp_is_the_tested_minor_release() -> None:
 @pytest.mark.parametrize(
     "name",
     ["_request_count", "_payload_parser", "_request_in_progress", "max_line_size",
-     "max_headers", "transport"],
+     "max_headers", "transport",
+     # the probe fast path (guard.py, _answer_fast)
+     "_waiter", "_messages", "_parser", "_keepalive_timeout", "_next_keepalive_close_time",
+     "_keepalive_handle", "_process_keepalive"],
 )  # fmt: skip
 async def test_request_handler_keeps_the_attributes_the_guard_reads(name: str) -> None:
     """The guard reads these attributes of aiohttp's RequestHandler."""
@@ -50,6 +54,44 @@ def test_request_handler_keeps_the_methods_the_guard_overrides(name: str) -> Non
     assert callable(getattr(RequestHandler, name, None)), (
         f"aiohttp's RequestHandler lost {name}(), used by {GUARD}"
     )
+
+
+async def test_the_fast_path_can_hold_back_the_connections_wake_up() -> None:
+    """The fast path sets ``_waiter`` aside while aiohttp parses: aiohttp must still read
+    it from the attribute (not from elsewhere) to wake the connection's task, and leave
+    each parsed request in ``_messages``; the parser must have ``message_consumed()``."""
+    handler = RequestHandler(web.Server(_view), loop=asyncio.get_running_loop())
+    assert callable(getattr(handler._parser, "message_consumed", None)), (
+        f"aiohttp's request parser lost message_consumed(), called by {GUARD}"
+    )
+
+    class Transport(asyncio.Transport):
+        def get_extra_info(self, name: str, default: object = None) -> object:
+            return default
+
+        def close(self) -> None:
+            pass
+
+        def is_closing(self) -> bool:
+            return False
+
+    handler.connection_made(Transport())
+    try:
+        await asyncio.sleep(0)  # the connection's task starts and waits for a request
+        waiter = handler._waiter
+        assert waiter is not None
+        assert not waiter.done()
+        handler._waiter = None
+        handler.data_received(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        handler._waiter = waiter
+        assert not waiter.done(), f"aiohttp wakes the connection another way: see {GUARD}"
+        assert len(handler._messages) == 1
+        message = handler._messages[0][0]
+        assert isinstance(message, RawRequestMessage)
+        assert message.path == "/health"
+    finally:
+        handler.force_close()
+        handler.connection_lost(None)
 
 
 async def test_aiolimiter_level_is_readable() -> None:

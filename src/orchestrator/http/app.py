@@ -11,6 +11,7 @@ from orchestrator.config import HttpSettings
 from orchestrator.http import views
 from orchestrator.http.chain import Chain
 from orchestrator.http.concerns.request_id import RequestIds
+from orchestrator.http.fast_probe import FAST_PROBES, FastProbes
 from orchestrator.http.keys import (
     CLOCK,
     DOCUMENT,
@@ -72,6 +73,8 @@ def create_app(
     )
     app[METRICS] = MetricsRenderer(observable, per_item=settings.metrics_per_item)
     chain = Chain(settings, state, table, request_ids)
+    if settings.fast_probes:
+        app[FAST_PROBES] = FastProbes(observable, chain, cors=bool(settings.cors_origins))
     for route in table:
         if route.method == "GET":  # and HEAD
             app.router.add_get(route.path, chain.wrap(route))

@@ -56,6 +56,11 @@ class ClientResolver:
         )
         self._hops = _forwarded_hops if header == "forwarded" else _x_forwarded_for_hops
 
+    @property
+    def direct(self) -> bool:
+        """Whether the client is always the peer (no trusted proxies)."""
+        return not self._trusted
+
     def _is_trusted(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address.split("%", 1)[0])

@@ -24,12 +24,14 @@ from typing import Any
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
+from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from orchestrator.http.client import host_port
 from orchestrator.http.concerns.request_id import RequestIds
+from orchestrator.http.fast_probe import FastProbes
 from orchestrator.http.responses import error_response
 
 __all__ = ["ConnectionGuard", "GuardedRequestHandler", "protocol_factory"]
@@ -89,9 +91,18 @@ class GuardedRequestHandler(RequestHandler):
 
     guard: ConnectionGuard
 
-    def __init__(self, manager: Server, *, guard: ConnectionGuard, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        manager: Server,
+        *,
+        guard: ConnectionGuard,
+        fast: FastProbes | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(manager, **kwargs)
         self.guard = guard
+        self.fast = fast
+        self._peer = "unknown"
         self._header_timer: Any = None
         self._counted = False
         self._head = self._last_head = _HeadShape()
@@ -101,7 +112,10 @@ class GuardedRequestHandler(RequestHandler):
         guard = self.guard
         guard.active += 1
         self._counted = True
-        log.debug("http_connection_accepted", peer=_address(transport.get_extra_info("peername")))
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            self._peer = str(peer[0])
+        log.debug("http_connection_accepted", peer=_address(peer))
         if guard.active > guard.max_connections and not self._evict_oldest_pending():
             guard.rejected_total += 1
             log.debug("http_connection_rejected", active=guard.active)
@@ -144,12 +158,44 @@ class GuardedRequestHandler(RequestHandler):
         if in_head:
             self._head.feed(data)
         before = self._request_count
-        super().data_received(data)
+        waiter = self._waiter
+        if self.fast is not None and waiter is not None and not waiter.done():
+            self._waiter = None  # aiohttp must not wake the connection's task before we look
+            try:
+                super().data_received(data)
+            finally:
+                self._waiter = waiter
+            if not (len(self._messages) == 1 and self._answer_fast()) and self._messages:
+                waiter.set_result(None)
+        else:
+            super().data_received(data)
         if self._request_count != before:
             self._disarm()  # a whole request head arrived (or one the parser refused)
             self._last_head, self._head = self._head, _HeadShape()
         elif data and in_head:
             self._arm()  # the start of a request head: it must complete in time
+
+    def _answer_fast(self) -> bool:
+        """Answer the one request waiting, when it is a plain probe (see fast_probe.py)."""
+        message, _ = self._messages[0]
+        if not isinstance(message, RawRequestMessage) or self.transport is None:
+            return False
+        assert self.fast is not None
+        response = self.fast.answer(message, self._peer)
+        if response is None:
+            return False
+        self._messages.popleft()
+        if self._parser is not None:
+            self._parser.message_consumed()
+        self.transport.write(response)
+        if message.should_close:
+            self.force_close()
+        elif self._keepalive_timeout > 0:  # idle again: the keep-alive timer runs from now
+            close_time = self._loop.time() + self._keepalive_timeout
+            self._next_keepalive_close_time = close_time
+            if self._keepalive_handle is None:
+                self._keepalive_handle = self._loop.call_at(close_time, self._process_keepalive)
+        return True
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
@@ -222,18 +268,19 @@ def _address(peer: Any) -> str:
 
 
 def protocol_factory(
-    server: Server, guard: ConnectionGuard, **kwargs: Any
+    server: Server, guard: ConnectionGuard, fast: FastProbes | None = None, **kwargs: Any
 ) -> Callable[[], GuardedRequestHandler]:
     """What ``loop.create_server`` calls for each connection: a guarded request handler.
 
     Args:
         server: the runner's ``server`` (``AppRunner.server``), which routes the requests.
         guard: the limits and counters.
+        fast: the probe fast path (None: every request takes the chain).
         kwargs: for aiohttp's ``RequestHandler`` (``keepalive_timeout``, ``access_log``...).
     """
     loop = asyncio.get_running_loop()
 
     def make() -> GuardedRequestHandler:
-        return GuardedRequestHandler(server, guard=guard, loop=loop, **kwargs)
+        return GuardedRequestHandler(server, guard=guard, fast=fast, loop=loop, **kwargs)
 
     return make

@@ -113,6 +113,8 @@ SCALARS: tuple[Scalar, ...] = (
     _c("http_rate_limited_total", "Requests answered 429.", "http", "rate_limit", "rejected_total"),
     _g("http_rate_limit_clients", "Clients with a rate-limit bucket.",
        "http", "rate_limit", "clients"),
+    _c("http_fast_probes_total", "Probes answered on the fast path, as their bytes arrived.",
+       "http", "fast_probes_total"),
     _c("http_auth_failures_total", "Requests answered 401.", "http", "auth", "failures_total"),
     _g("http_draining", "1 while readiness is turned off (draining).", "http", "draining"),
     _g("http_connections", "Open HTTP connections.", "http", "connections", "active"),

@@ -18,6 +18,7 @@ from orchestrator.config import HttpSettings
 from orchestrator.errors import HttpServerError
 from orchestrator.http.app import create_app
 from orchestrator.http.client import host_port
+from orchestrator.http.fast_probe import FAST_PROBES
 from orchestrator.http.guard import ConnectionGuard, protocol_factory
 from orchestrator.http.route import CATCH_ALL, Route
 from orchestrator.http.snapshot import SnapshotCache
@@ -149,6 +150,7 @@ class HttpServer:
             connections = protocol_factory(
                 runner.server,
                 self.guard,
+                app.get(FAST_PROBES),
                 access_log=None,
                 keepalive_timeout=s.http_keepalive_timeout,
             )

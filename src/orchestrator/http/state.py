@@ -30,6 +30,8 @@ class HttpState:
     limiter: RateLimiter | None = None
     auth: TokenAuth | None = None
     by_route: dict[str, dict[str, int]] = field(default_factory=dict)
+    fast_probes_total: int = 0
+    """Requests answered on the probe fast path (``fast_probe.py``)."""
 
     def drain_left(self, now: float) -> float | None:
         """Seconds left of a timed drain (0 once over), or None when it has no end."""
@@ -54,6 +56,7 @@ class HttpState:
             "draining": self.draining,
             "requests_total": dict(self.requests_total),
             "requests_by_route": {route: dict(c) for route, c in self.by_route.items()},
+            "fast_probes_total": self.fast_probes_total,
             "rate_limit": {
                 "enabled": limiter is not None,
                 "clients": limiter.clients if limiter is not None else 0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 import structlog
 from aiohttp import web
@@ -44,13 +45,15 @@ __all__ = [
     "metrics",
     "openapi_document",
     "ready",
+    "readiness",
+    "shown_reason",
     "stats",
     "stats_section",
 ]
 
 log = structlog.get_logger("orchestrator.http")
 
-_LIVE = b'{"status":"alive"}'
+LIVE = b'{"status":"alive"}'
 
 
 def _snapshot(request: web.Request) -> tuple[Snapshot, bool]:
@@ -96,9 +99,21 @@ REASON_HIDDEN = "hidden: send a valid bearer token to see it"
 
 def _reason(request: web.Request, reason: str | None) -> str | None:
     """``reason`` for a caller who may see it; else that it is hidden (None stays None)."""
-    if reason is None or _may_see_reasons(request):
-        return reason
-    return REASON_HIDDEN
+    return shown_reason(reason, _may_see_reasons(request))
+
+
+def shown_reason(reason: str | None, may_see: bool) -> str | None:
+    """``reason``, or that it is hidden from a caller who may not see it."""
+    return reason if reason is None or may_see else REASON_HIDDEN
+
+
+def readiness(report: HealthReport, may_see: bool) -> tuple[dict[str, Any], int]:
+    """``/ready``'s body and status for a running, undrained application."""
+    if report.healthy:
+        return {"ready": True}, 200
+    failing = report.failing()
+    reason = ", ".join(f"{name}: {shown_reason(why, may_see)}" for name, why in failing.items())
+    return {"ready": False, "reason": f"unhealthy: {reason}"}, 503
 
 
 async def index(request: web.Request) -> web.Response:
@@ -148,7 +163,7 @@ async def health_component(request: web.Request) -> web.Response:
 
 async def live(request: web.Request) -> web.Response:
     """``GET /live``: 200 while the event loop answers, whatever the components say."""
-    return json_bytes(_LIVE, 200, NO_STORE)
+    return json_bytes(LIVE, 200, NO_STORE)
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -160,12 +175,8 @@ async def ready(request: web.Request) -> web.Response:
         if left is not None:  # an admin drain has no end to announce
             headers["Retry-After"] = str(max(1, math.ceil(left)))
         return json_response({"ready": False, "reason": "draining"}, 503, headers)
-    report = _health(request)
-    if report.healthy:
-        return json_response({"ready": True}, 200, NO_STORE)
-    failing = report.failing()
-    reason = ", ".join(f"{name}: {_reason(request, why)}" for name, why in failing.items())
-    return json_response({"ready": False, "reason": f"unhealthy: {reason}"}, 503, NO_STORE)
+    body, status = readiness(_health(request), _may_see_reasons(request))
+    return json_response(body, status, NO_STORE)
 
 
 async def stats(request: web.Request) -> web.Response:

@@ -62,22 +62,14 @@ class AccessLog:
         error: str | None,
     ) -> None:
         """Log one served request."""
-        status = response.status
-        log = self._log
-        quiet = status == 429 and self._refused_lately(client)
-        if status >= 500 and not (probe and status == 503):  # a probe's 503 is a verdict
-            emit = log.warning
-        elif (status >= 400 and not quiet) or not probe or self._sampled():
-            emit = log.info
-        elif self._debug and (not LEVEL.configured or LEVEL.level <= logging.DEBUG):
-            emit = log.debug
-        else:
+        emit = self._level(response.status, probe, client)
+        if emit is None:
             return
         fields: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
             "route": route,
-            "status": status,
+            "status": response.status,
             "duration_ms": round(duration * 1000, 3),
             "bytes": _sent(request, response),
             "client": client,
@@ -86,6 +78,28 @@ class AccessLog:
         if error is not None:
             fields["error"] = error
         emit(EVENT, **fields)
+
+    def record_fields(self, route: str, probe: bool, client: str, **fields: Any) -> None:
+        """Log one request served without a ``web.Request`` (the probe fast path): the
+        same event and fields as :meth:`record`."""
+        emit = self._level(fields["status"], probe, client)
+        if emit is not None:
+            emit(EVENT, route=route, client=client, **fields)
+
+    def _debug_on(self) -> bool:
+        return self._debug and (not LEVEL.configured or LEVEL.level <= logging.DEBUG)
+
+    def _level(self, status: int, probe: bool, client: str) -> Any:
+        """The logger method for a response (None: not logged)."""
+        log = self._log
+        quiet = status == 429 and self._refused_lately(client)
+        if status >= 500 and not (probe and status == 503):  # a probe's 503 is a verdict
+            return log.warning
+        if (status >= 400 and not quiet) or not probe or self._sampled():
+            return log.info
+        if self._debug_on():
+            return log.debug
+        return None
 
 
 def _sent(request: web.Request, response: web.StreamResponse) -> int:

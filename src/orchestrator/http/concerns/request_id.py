@@ -31,10 +31,13 @@ class RequestIds:
 
     def __call__(self, request: web.Request) -> str:
         """The request's id (also stored under ``REQUEST_ID``)."""
-        incoming = request.headers.get(self.header)
-        rid = incoming if incoming is not None and _SANE.fullmatch(incoming) else self.new()
+        rid = self.given(request.headers.get(self.header))
         request[REQUEST_ID] = rid
         return rid
+
+    def given(self, incoming: str | None) -> str:
+        """``incoming`` when it is a sane id, else a fresh one."""
+        return incoming if incoming is not None and _SANE.fullmatch(incoming) else self.new()
 
     def new(self) -> str:
         """A fresh id (for a request that could not be parsed, say)."""

@@ -160,6 +160,8 @@ STATS_SCHEMAS: dict[str, Schema] = {
         "url": nullable(STR), "draining": BOOL,
         "requests_total": {**STATUS_CLASSES, "description": "responses by status class"},
         "requests_by_route": mapping(STATUS_CLASSES, "by route (`other`: no route)"),
+        "fast_probes_total": {**COUNT, "description": "probes answered on the fast path "
+                                                     "(counted in the routes' figures too)"},
         "rate_limit": obj({"enabled": BOOL, "clients": COUNT, "rejected_total": COUNT}),
         "auth": obj({"enabled": BOOL, "failures_total": COUNT}),
         "snapshot": obj({
