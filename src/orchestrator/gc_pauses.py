@@ -2,7 +2,7 @@
 them short.
 
 A full (generation 2) collection walks every tracked object of the process: with the
-workers, tasks and connections of a running application that paused the loop 15 to 29 ms
+workers, tasks and connections of a running application that paused the loop 15 to 24 ms
 under job load (docs/performance.md). :func:`freeze_startup_objects` moves what start-up
 created out of the collector's reach (``gc.freeze``), which bounds those pauses by what
 was allocated since; :class:`GcPauses` times every collection from ``gc.callbacks``.
