@@ -54,6 +54,7 @@ bench: $(BENCH_STAMP)
 		--benchmark-json=$(RESULTS)/pytest-benchmark.json
 	$(BIN)/python benchmarks/load.py --check --json $(RESULTS)/load.json
 	$(BIN)/python benchmarks/debug_overhead.py --check
+	$(BIN)/python benchmarks/ablation.py --json $(RESULTS)/ablation.json
 	$(BIN)/python benchmarks/under_load.py --check --json $(RESULTS)/under_load.json
 	$(BIN)/python benchmarks/plot_under_load.py $(RESULTS)/under_load.json docs/performance-under-load.png
 

@@ -227,6 +227,7 @@ def main() -> int:
     def as_client(path: str) -> dict[str, str]:
         """A probe sends no token (it is a public route); /stats is polled with it."""
         return {} if path == "/health" else auth
+
     runs: dict[tuple[str, int], list[Result]] = {}
     ratios: dict[tuple[str, int], list[float]] = {}
     notes: list[str] = []
