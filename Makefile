@@ -49,16 +49,21 @@ pytest: $(STAMP)
 	$(BIN)/pytest -q
 
 # Machine-readable results go to $(RESULTS)/ (git-ignored; CI may keep it as an artifact).
+# Every benchmark runs, the curve is drawn, then make fails if any target was missed.
 bench: $(BENCH_STAMP)
+	@mkdir -p $(RESULTS); status=0; \
 	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=min,median,mean,max,ops \
-		--benchmark-json=$(RESULTS)/pytest-benchmark.json
-	$(BIN)/python benchmarks/load.py --check --json $(RESULTS)/load.json
-	$(BIN)/python benchmarks/debug_overhead.py --check
-	$(BIN)/python benchmarks/ablation.py --json $(RESULTS)/ablation.json
-	$(BIN)/python benchmarks/under_load.py --check --json $(RESULTS)/under_load.json
-	$(BIN)/python benchmarks/plot_under_load.py $(RESULTS)/under_load.json docs/performance-under-load.png
+		--benchmark-json=$(RESULTS)/pytest-benchmark.json || status=1; \
+	$(BIN)/python benchmarks/load.py --check --json $(RESULTS)/load.json || status=1; \
+	$(BIN)/python benchmarks/debug_overhead.py --check || status=1; \
+	$(BIN)/python benchmarks/ablation.py --json $(RESULTS)/ablation.json || status=1; \
+	$(BIN)/python benchmarks/under_load.py --check --json $(RESULTS)/under_load.json || status=1; \
+	$(BIN)/python benchmarks/plot_under_load.py $(RESULTS)/under_load.json \
+		docs/performance-under-load.png || status=1; \
+	exit $$status
 
 bench-ci: $(STAMP)
+	mkdir -p $(RESULTS)
 	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=median,ops --ci-quick \
 		--benchmark-json=$(RESULTS)/pytest-benchmark.json
 	$(BIN)/python benchmarks/load.py --quick --check-latency --json $(RESULTS)/load.json
