@@ -11,6 +11,9 @@ import structlog
 
 from orchestrator import Application
 from orchestrator.clock import FakeClock
+from orchestrator.config import HttpSettings
+from orchestrator.health import HealthReport
+from orchestrator.http.server import HttpServer
 from tests.fakes import make_app
 
 
@@ -190,3 +193,32 @@ async def test_off_every_request_takes_the_chain(clock: FakeClock) -> None:
         writer.close()
     finally:
         await app.stop(timeout=1.0)
+
+
+class BrokenHealth:
+    """An Observable whose health() raises."""
+
+    def get_stats(self) -> dict[str, object]:
+        return {}
+
+    def health(self) -> HealthReport:
+        raise RuntimeError("health exploded")
+
+
+async def test_a_failing_health_check_falls_back_to_the_chains_500() -> None:
+    """An exception on the fast path is not the connection's end: the chain answers."""
+    server = HttpServer(BrokenHealth(), HttpSettings(http_host="127.0.0.1", http_port=0))
+    await server.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        conn = Connection(reader, writer)
+        with structlog.testing.capture_logs():
+            await conn.send(get("/health"))
+            status, headers, body = await conn.response()
+        assert status == "HTTP/1.1 500 Internal Server Error"
+        assert b'"error"' in body
+        assert "x-request-id" in headers
+        assert server.state.fast_probes_total == 0
+        writer.close()
+    finally:
+        await server.stop()

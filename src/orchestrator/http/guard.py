@@ -181,7 +181,10 @@ class GuardedRequestHandler(RequestHandler):
         if not isinstance(message, RawRequestMessage) or self.transport is None:
             return False
         assert self.fast is not None
-        response = self.fast.answer(message, self._peer)
+        try:
+            response = self.fast.answer(message, self._peer)
+        except Exception:  # e.g. an Observable whose health() raises: the chain answers 500
+            return False
         if response is None:
             return False
         self._messages.popleft()
