@@ -222,3 +222,45 @@ async def test_a_failing_health_check_falls_back_to_the_chains_500() -> None:
         writer.close()
     finally:
         await server.stop()
+
+
+async def test_a_probe_route_made_private_is_never_answered_without_the_token(
+    clock: FakeClock,
+) -> None:
+    """With /health out of ``http_public_paths``, a plain GET /health is a 401 from the
+    chain; /live, still public, is answered on the fast path."""
+    app = make_app(clock, http=True, http_token=("secret-token",), http_public_paths=("/live",))
+    await app.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", app.http_server.port)
+        conn = Connection(reader, writer)
+        await conn.send(get("/health"))
+        status, _, body = await conn.response()
+        assert status == "HTTP/1.1 401 Unauthorized"
+        assert b'"error"' in body
+        await conn.send(get("/live"))
+        assert (await conn.response())[2] == b'{"status":"alive"}'
+        assert fast_total(app) == 1
+        writer.close()
+    finally:
+        await app.stop(timeout=1.0)
+
+
+async def test_a_rate_limited_probe_route_takes_the_chain(clock: FakeClock) -> None:
+    """With no route exempt from rate limiting, probes are limited like the rest: the
+    second /live within the minute is a 429, and none is answered on the fast path."""
+    app = make_app(clock, http=True, rate_limit=1 / 60, rate_limit_burst=1,
+                   rate_limit_exempt_paths=())  # fmt: skip
+    await app.start()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", app.http_server.port)
+        conn = Connection(reader, writer)
+        with structlog.testing.capture_logs():
+            await conn.send(get("/live"))
+            assert (await conn.response())[0] == "HTTP/1.1 200 OK"
+            await conn.send(get("/live"))
+            assert (await conn.response())[0] == "HTTP/1.1 429 Too Many Requests"
+        assert fast_total(app) == 0
+        writer.close()
+    finally:
+        await app.stop(timeout=1.0)

@@ -33,10 +33,7 @@ from orchestrator.http.chain import Chain
 from orchestrator.http.views import LIVE, readiness
 from orchestrator.types import Observable
 
-__all__ = ["FAST_PATHS", "FAST_PROBES", "FastProbes"]
-
-FAST_PATHS = ("/health", "/ready", "/live")
-"""The routes that may be answered on the fast path."""
+__all__ = ["FAST_PROBES", "FastProbes"]
 
 _REASONS = {200: b"OK", 503: b"Service Unavailable"}
 
@@ -83,11 +80,6 @@ class FastProbes:
             and (path in chain.exempt or chain.limiter is None)
             and chain.resolve_client.direct
         }
-
-    @property
-    def paths(self) -> frozenset[str]:
-        """The routes answered here (the others take the chain)."""
-        return frozenset(self._answers)
 
     def answer(self, message: RawRequestMessage, peer: str) -> bytes | None:
         """The whole response to ``message`` (head and body), or None: take the chain."""
