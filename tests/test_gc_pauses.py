@@ -98,3 +98,15 @@ async def test_gc_freeze_off_leaves_the_collector_alone() -> None:
     async with app:
         assert gc.get_freeze_count() == 0
         assert app.get_stats()["application"]["gc"]["frozen_objects"] == 0
+
+
+async def test_the_youngest_generations_threshold_is_raised_while_running() -> None:
+    """gc_gen0_threshold (7000 by default) while the application runs; the interpreter's
+    thresholds again after stop; None leaves them alone."""
+    before = gc.get_threshold()
+    app = Application()
+    async with app:
+        assert gc.get_threshold() == (7000, before[1], before[2])
+    assert gc.get_threshold() == before
+    async with Application(gc_gen0_threshold=None):
+        assert gc.get_threshold() == before

@@ -24,7 +24,7 @@ from orchestrator.components import (
 from orchestrator.config import CoreSettings, HttpSettings, split_settings
 from orchestrator.errors import HttpServerError, NotRunning, QueueFull, StartFailed
 from orchestrator.events import EventBus
-from orchestrator.gc_pauses import GcPauses, freeze_startup_objects, thaw
+from orchestrator.gc_pauses import GcPauses, GcPolicy
 from orchestrator.health import HealthReport, aggregate
 from orchestrator.health_watch import HealthWatcher
 from orchestrator.introspection import effective_config, jobs_report
@@ -113,6 +113,8 @@ class Application:
             self._http = HttpServer(self, self.http_settings, clock=self.clock)
         self.loop_lag = LoopLagMonitor()
         self.gc_pauses = GcPauses()
+        self.gc_policy = GcPolicy(self.gc_pauses, freeze=s.gc_freeze,
+                                  threshold0=s.gc_gen0_threshold)  # fmt: skip
         self.watchdog = (
             LoopWatchdog(s.blocked_loop_threshold, events=self.events.publish)
             if s.blocked_loop_threshold is not None
@@ -246,8 +248,7 @@ class Application:
                     finally:
                         self.lifecycle.transition(State.FAILED)
                     raise
-        if self.settings.gc_freeze:  # see gc_pauses.py: the full collections' pauses
-            self.gc_pauses.frozen = freeze_startup_objects()
+        self.gc_policy.apply()  # see gc_pauses.py: the collections' pauses
         log.info("application_started", name=self.settings.name, workers=self.settings.workers,
                  http_url=self.http_url)  # fmt: skip
 
@@ -294,9 +295,7 @@ class Application:
                 await self._stop_monitors()
                 await self.lifecycle.stop_all(self._start_order())
         finally:
-            if self.settings.gc_freeze:
-                thaw()
-                self.gc_pauses.frozen = 0
+            self.gc_policy.undo()
             self.lifecycle.transition(State.STOPPED)
             log.info("application_stopped", jobs_completed=self.workers.jobs_completed_total,
                      jobs_failed=self.workers.jobs_failed_total)  # fmt: skip

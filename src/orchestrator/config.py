@@ -77,6 +77,7 @@ class CoreSettings:
     blocked_loop_threshold: float | None = 1.0
     stats_max_items: int | None = 1000
     gc_freeze: bool = True
+    gc_gen0_threshold: int | None = 7000
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -102,6 +103,7 @@ class CoreSettings:
         check_seconds("handler_stuck_grace", self.handler_stuck_grace)
         check_seconds("blocked_loop_threshold", self.blocked_loop_threshold, optional=True)
         check_int("stats_max_items", self.stats_max_items, minimum=0, optional=True)
+        check_int("gc_gen0_threshold", self.gc_gen0_threshold, minimum=1, optional=True)
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (validated again)."""

@@ -5,7 +5,9 @@ A full (generation 2) collection walks every tracked object of the process: with
 workers, tasks and connections of a running application that paused the loop 15 to 24 ms
 under job load (docs/performance.md). :func:`freeze_startup_objects` moves what start-up
 created out of the collector's reach (``gc.freeze``), which bounds those pauses by what
-was allocated since; :class:`GcPauses` times every collection from ``gc.callbacks``.
+was allocated since, and :class:`GcPolicy` also raises the youngest generation's threshold
+(fewer collections, each of more objects); :class:`GcPauses` times every collection from
+``gc.callbacks``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from orchestrator.stats import GcStats, HistogramStats
 
-__all__ = ["GC_PAUSE_BUCKETS", "GcPauses", "freeze_startup_objects", "thaw"]
+__all__ = ["GC_PAUSE_BUCKETS", "GcPauses", "GcPolicy", "freeze_startup_objects", "thaw"]
 
 GC_PAUSE_BUCKETS: tuple[float, ...] = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
@@ -100,3 +102,37 @@ class GcPauses:
             "pause_seconds": {str(g): self._histogram(g) for g in GENERATIONS},
             "longest_pause_seconds": self.longest,
         }
+
+
+class GcPolicy:
+    """The collector's settings while an application runs, undone at its stop.
+
+    Args:
+        pauses: where the count of frozen objects goes.
+        freeze: freeze the objects alive at :meth:`apply` (``gc_freeze``).
+        threshold0: the youngest generation's threshold (``gc_gen0_threshold``; None:
+            leave the interpreter's, 700 by default).
+    """
+
+    def __init__(self, pauses: GcPauses, *, freeze: bool, threshold0: int | None) -> None:
+        self._pauses = pauses
+        self._freeze = freeze
+        self._threshold0 = threshold0
+        self._before: tuple[int, int, int] | None = None
+
+    def apply(self) -> None:
+        """Freeze (when asked) and set the threshold, once everything runs."""
+        if self._threshold0 is not None:
+            self._before = gc.get_threshold()
+            gc.set_threshold(self._threshold0, self._before[1], self._before[2])
+        if self._freeze:
+            self._pauses.frozen = freeze_startup_objects()
+
+    def undo(self) -> None:
+        """Thaw what was frozen and give the threshold back."""
+        if self._freeze and self._pauses.frozen:
+            thaw()
+            self._pauses.frozen = 0
+        before, self._before = self._before, None
+        if before is not None:
+            gc.set_threshold(*before)
