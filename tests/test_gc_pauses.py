@@ -110,3 +110,18 @@ async def test_the_youngest_generations_threshold_is_raised_while_running() -> N
     assert gc.get_threshold() == before
     async with Application(gc_gen0_threshold=None):
         assert gc.get_threshold() == before
+
+
+async def test_two_applications_share_the_policy_until_the_last_one_stops() -> None:
+    """The collector is process-wide: the first application to stop leaves the freeze and
+    the threshold to the other; the last one gives the interpreter's settings back."""
+    before = gc.get_threshold()
+    first, second = Application(), Application()
+    await first.start()
+    await second.start()
+    await first.stop(timeout=1.0)
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[0] == 7000
+    await second.stop(timeout=1.0)
+    assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before

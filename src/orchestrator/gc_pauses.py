@@ -105,7 +105,8 @@ class GcPauses:
 
 
 class GcPolicy:
-    """The collector's settings while an application runs, undone at its stop.
+    """The collector's settings while an application runs, undone when the last
+    application of the process that applied them stops (the collector is process-wide).
 
     Args:
         pauses: where the count of frozen objects goes.
@@ -114,25 +115,41 @@ class GcPolicy:
             leave the interpreter's, 700 by default).
     """
 
+    _freezers = 0  # applications of this process that froze, still running
+    _tuners = 0  # applications that set the threshold, still running
+    _original: tuple[int, int, int] | None = None  # the thresholds before the first one
+
     def __init__(self, pauses: GcPauses, *, freeze: bool, threshold0: int | None) -> None:
         self._pauses = pauses
         self._freeze = freeze
         self._threshold0 = threshold0
-        self._before: tuple[int, int, int] | None = None
+        self._froze = self._tuned = False
 
     def apply(self) -> None:
         """Freeze (when asked) and set the threshold, once everything runs."""
-        if self._threshold0 is not None:
-            self._before = gc.get_threshold()
-            gc.set_threshold(self._threshold0, self._before[1], self._before[2])
-        if self._freeze:
+        cls = GcPolicy
+        if self._threshold0 is not None and not self._tuned:
+            if cls._tuners == 0:
+                cls._original = gc.get_threshold()
+            cls._tuners += 1
+            self._tuned = True
+            _, gen1, gen2 = gc.get_threshold()
+            gc.set_threshold(self._threshold0, gen1, gen2)
+        if self._freeze and not self._froze:
+            cls._freezers += 1
+            self._froze = True
             self._pauses.frozen = freeze_startup_objects()
 
     def undo(self) -> None:
-        """Thaw what was frozen and give the threshold back."""
-        if self._freeze and self._pauses.frozen:
-            thaw()
-            self._pauses.frozen = 0
-        before, self._before = self._before, None
-        if before is not None:
-            gc.set_threshold(*before)
+        """Give back what :meth:`apply` changed, once no other application needs it."""
+        cls = GcPolicy
+        if self._froze:
+            self._froze, self._pauses.frozen = False, 0
+            cls._freezers -= 1
+            if cls._freezers == 0:
+                thaw()
+        if self._tuned:
+            self._tuned = False
+            cls._tuners -= 1
+            if cls._tuners == 0 and cls._original is not None:
+                gc.set_threshold(*cls._original)
