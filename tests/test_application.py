@@ -431,17 +431,22 @@ def test_a_loop_shutting_down_without_stop_is_no_worker_death(
     pending" when the loop closes.
     """
 
+    app = Application(workers=3)
+    app.handler("echo")(echo_handler)
+
     async def main() -> None:
-        app = Application(workers=3)
-        app.handler("echo")(echo_handler)
         await app.start()
         assert await app.submit("echo", 1) == 1
         raise RuntimeError("the program around the application failed")
 
-    with structlog.testing.capture_logs() as logs, caplog.at_level(logging.DEBUG, "asyncio"):
-        with pytest.raises(RuntimeError, match="program around"):
-            asyncio.run(main())
-        gc.collect()
+    try:
+        with structlog.testing.capture_logs() as logs, caplog.at_level(logging.DEBUG, "asyncio"):
+            with pytest.raises(RuntimeError, match="program around"):
+                asyncio.run(main())
+            gc.collect()
+    finally:  # the process-wide collector settings an abandoned application keeps
+        app.gc_policy.undo()
+        app.gc_pauses.uninstall()
     assert [e for e in logs if e["event"] in ("worker_died", "worker_restart_scheduled")] == []
     assert [e for e in logs if e["log_level"] == "error"] == []
     assert "Task was destroyed" not in caplog.text

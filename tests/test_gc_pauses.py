@@ -5,10 +5,18 @@ from __future__ import annotations
 import gc
 
 import aiohttp
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from orchestrator import Application
-from orchestrator.gc_pauses import GC_PAUSE_BUCKETS, GcPauses
+from orchestrator.gc_pauses import GC_PAUSE_BUCKETS, GcPauses, GcPolicy
+
+
+@pytest.fixture(autouse=True)
+def _no_application_left_running() -> None:
+    """These tests read the process-wide collector: nothing else may hold it."""
+    assert GcPolicy._freezers == 0, "an earlier test left an application running (frozen)"
+    assert GcPolicy._tuners == 0, "an earlier test left an application running (threshold)"
 
 
 class Ticks:
