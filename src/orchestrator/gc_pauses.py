@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.stats import GcStats, HistogramStats
+from orchestrator.stats import GcStats, HistogramStats, cumulative
 
 __all__ = ["GC_PAUSE_BUCKETS", "GcPauses", "GcPolicy", "freeze_startup_objects", "thaw"]
 
@@ -87,12 +87,8 @@ class GcPauses:
 
     def _histogram(self, generation: int) -> HistogramStats:
         counts = self._counts[generation]
-        cumulative: dict[str, int] = {}
-        running = 0
-        for bound, n in zip((*map(repr, GC_PAUSE_BUCKETS), "+Inf"), counts, strict=True):
-            running += n
-            cumulative[bound] = running
-        return {"buckets": cumulative, "sum": self._sums[generation], "count": running}
+        buckets = cumulative(GC_PAUSE_BUCKETS, counts)
+        return {"buckets": buckets, "sum": self._sums[generation], "count": sum(counts)}
 
     def stats(self) -> GcStats:
         """Pauses per generation (a histogram each), the longest, and the frozen objects."""

@@ -8,10 +8,11 @@ the OpenAPI schemas against the same keys.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import TypedDict, TypeVar
 
 __all__ = [
+    "cumulative",
     "ApplicationStats",
     "ConnectError",
     "ConnectionEntry",
@@ -33,6 +34,17 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+
+def cumulative(bounds: Sequence[float], counts: Sequence[int]) -> dict[str, int]:
+    """Prometheus-style buckets: the running count at each upper bound (``repr``), ``+Inf``
+    last; ``counts`` has one entry per bound plus the overflow."""
+    out: dict[str, int] = {}
+    running = 0
+    for bound, n in zip((*map(repr, bounds), "+Inf"), counts, strict=True):
+        running += n
+        out[bound] = running
+    return out
 
 
 def bounded(items: Collection[T], limit: int | None) -> tuple[Collection[T], int]:

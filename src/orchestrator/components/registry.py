@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from orchestrator.errors import ConfigError, UnknownJobKind
 from orchestrator.health import ComponentHealth
 from orchestrator.job import Handler, JobSpec
-from orchestrator.stats import JobKindStats, LatencyStats, RegistryStats
+from orchestrator.stats import JobKindStats, LatencyStats, RegistryStats, cumulative
 
 __all__ = ["LATENCY_BUCKETS", "LatencyHistogram", "Registry"]
 
@@ -49,13 +49,8 @@ class LatencyHistogram:
 
     def to_dict(self) -> LatencyStats:
         """Cumulative bucket counts keyed by upper bound (``+Inf`` last), sum, count, p50, p99."""
-        cumulative: dict[str, int] = {}
-        running = 0
-        for bound, n in zip((*map(repr, LATENCY_BUCKETS), "+Inf"), self.counts, strict=True):
-            running += n
-            cumulative[bound] = running
         return {
-            "buckets": cumulative,
+            "buckets": cumulative(LATENCY_BUCKETS, self.counts),
             "sum": self.sum,
             "count": self.count,
             "p50": self.quantile(0.5),
