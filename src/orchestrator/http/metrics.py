@@ -88,20 +88,25 @@ class StatsCollector(Collector):
                 yield self._labelled(stats, spec)
         if "registry" in stats:
             kinds = stats["registry"]["kinds"]
-            yield self._histogram(
-                kinds,
+            yield _histogram(
                 "job_duration_seconds",
-                "latency_seconds",
                 "Job latency from dequeue to outcome, all attempts.",
+                "kind",
+                {kind: k["latency_seconds"] for kind, k in kinds.items()},
             )
-            yield self._histogram(
-                kinds,
+            yield _histogram(
                 "job_queue_wait_seconds",
-                "queue_wait_seconds",
                 "Time jobs waited in the queue, enqueue to dequeue.",
+                "kind",
+                {kind: k["queue_wait_seconds"] for kind, k in kinds.items()},
             )
         if "application" in stats:
-            yield self._gc_pauses(stats["application"]["gc"]["pause_seconds"])
+            yield _histogram(
+                "gc_pause_seconds",
+                "Event loop pauses for garbage collection, by generation.",
+                "generation",
+                stats["application"]["gc"]["pause_seconds"],
+            )
         if self._per_item:
             for item in PER_ITEM:
                 if item.path[0] in stats:
@@ -160,26 +165,17 @@ class StatsCollector(Collector):
         healthy.add_metric([], 1.0 if report.healthy else 0.0)
         yield healthy
 
-    def _histogram(
-        self, kinds: Mapping[str, Any], name: str, key: str, doc: str
-    ) -> HistogramMetricFamily:
-        histogram = HistogramMetricFamily(P + name, doc, labels=["kind"])
-        for kind, k in kinds.items():
-            data = k[key]
-            buckets = [(le, float(n)) for le, n in data["buckets"].items()]
-            histogram.add_metric([kind], buckets, sum_value=data["sum"])
-        return histogram
 
-    def _gc_pauses(self, generations: Mapping[str, Any]) -> HistogramMetricFamily:
-        histogram = HistogramMetricFamily(
-            P + "gc_pause_seconds",
-            "Event loop pauses for garbage collection, by generation.",
-            labels=["generation"],
-        )
-        for generation, data in generations.items():
-            buckets = [(le, float(n)) for le, n in data["buckets"].items()]
-            histogram.add_metric([generation], buckets, sum_value=data["sum"])
-        return histogram
+def _histogram(
+    name: str, doc: str, label: str, series: Mapping[str, Mapping[str, Any]]
+) -> HistogramMetricFamily:
+    """One histogram family: a series per ``label`` value, each shaped like the stats'
+    histograms (cumulative ``buckets``, ``sum``)."""
+    histogram = HistogramMetricFamily(P + name, doc, labels=[label])
+    for value, data in series.items():
+        buckets = [(le, float(n)) for le, n in data["buckets"].items()]
+        histogram.add_metric([value], buckets, sum_value=data["sum"])
+    return histogram
 
 
 class MetricsRenderer:
