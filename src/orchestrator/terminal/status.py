@@ -77,9 +77,16 @@ def look(remote: Remote, previous: Mapping[str, Any] | None = None) -> Frame:
         ttl = stats.get("http", {}).get("snapshot", {}).get("ttl_seconds", 1.0)
         time.sleep(min(max(ttl, 0.05), 5.0) + 0.05)
         previous, stats = stats, _stats(remote)
+    known = rates(previous, stats) if previous is not None and stats is not None else None
+    return _frame(remote, stats, known)
+
+
+def _frame(
+    remote: Remote, stats: dict[str, Any] | None, known: Mapping[str, float] | None
+) -> Frame:
+    """A frame of ``stats`` with the probes' answers, asked now."""
     health = remote.get("/health?verbose")
     ready = remote.get("/ready")
-    known = rates(previous, stats) if previous is not None and stats is not None else None
     return Frame(remote.url, health.body, ready.body, ready.status, stats, known)
 
 
@@ -91,13 +98,9 @@ def verdict(frame: Frame) -> int:
 
 
 def _json(remote: Remote, section: str | None) -> tuple[bytes, int]:
-    stats = _stats(remote)
-    health = remote.get("/health?verbose")
-    ready = remote.get("/ready")
-    doc = {"url": remote.url, "health": health.body,
-           "ready": {"status": ready.status, "body": ready.body}, "stats": stats}  # fmt: skip
-    frame = _narrowed(Frame(remote.url, health.body, ready.body, ready.status, stats, None),
-                      section)  # fmt: skip
+    frame = _narrowed(_frame(remote, _stats(remote), None), section)
+    ready = {"status": frame.ready_status, "body": frame.ready}
+    doc = {"url": remote.url, "health": frame.health, "ready": ready, "stats": frame.stats}
     shown = JSON_PARTS[section](doc) if section else doc
     return orjson.dumps(shown, option=orjson.OPT_INDENT_2), verdict(frame)
 
