@@ -40,7 +40,7 @@ import aiohttp
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))  # run as a script from anywhere
 from benchmarks.load import pinned  # noqa: E402
-from benchmarks.under_load_server import TOKEN  # noqa: E402
+from benchmarks.under_load_server import TOKEN, quantile  # noqa: E402
 
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 PROBE_CLIENTS = 4
@@ -60,14 +60,11 @@ class Samples:
         self.latencies.append(seconds)
         self.statuses[status] = self.statuses.get(status, 0) + 1
 
-    def quantile(self, q: float) -> float:
-        ordered = sorted(self.latencies) or [0.0]
-        return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
-
     def figures(self) -> dict[str, Any]:
-        return {"count": len(self.latencies), "p50": self.quantile(0.5),
-                "p99": self.quantile(0.99), "p999": self.quantile(0.999),
-                "max": max(self.latencies, default=0.0),
+        lat = self.latencies
+        return {"count": len(lat), "p50": quantile(lat, 0.5),
+                "p99": quantile(lat, 0.99), "p999": quantile(lat, 0.999),
+                "max": max(lat, default=0.0),
                 "statuses": {str(k): v for k, v in sorted(self.statuses.items())}}  # fmt: skip
 
 

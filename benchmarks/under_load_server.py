@@ -29,6 +29,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from orchestrator import Application, Job, QueueFull
@@ -42,6 +43,12 @@ SUBMITTERS = 400
 MAX_BEHIND = 0.005
 """Seconds of schedule the paced generator may catch up in one turn; older slots are skipped."""
 LAG_INTERVAL = 0.005
+
+
+def quantile(values: Iterable[float], q: float) -> float:
+    """The ``q`` quantile of ``values`` (nearest rank; 0 for none)."""
+    ordered = sorted(values) or [0.0]
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 def calibrated_blob(target: float = JOB_CPU) -> bytes:
@@ -82,11 +89,10 @@ class Gauges:
             self.lags.append(max(0.0, loop.time() - expected))
 
     def summary(self) -> dict[str, Any]:
-        lags = sorted(self.lags) or [0.0]
         gcs = {str(g): {"count": len(p), "longest": max(p, default=0.0)}
                for g, p in self.pauses.items()}  # fmt: skip
-        p99 = lags[min(len(lags) - 1, int(len(lags) * 0.99))]
-        return {"lag_p99": p99, "lag_max": lags[-1], "gc": gcs}
+        return {"lag_p99": quantile(self.lags, 0.99), "lag_max": max(self.lags, default=0.0),
+                "gc": gcs}  # fmt: skip
 
 
 class Load:
