@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from orchestrator.application import Application
 from orchestrator.clock import FakeClock
 from orchestrator.job import Envelope, Handler, Job, JobSpec
 
 __all__ = [
+    "poll_process",
     "BlockingHandler",
     "FakeConnection",
     "FakeFactory",
@@ -35,6 +36,25 @@ async def until(predicate: Callable[[], bool], *, turns: int = 1000) -> None:
         await asyncio.sleep(0)
     if not predicate():
         raise AssertionError(f"condition not reached after {turns} loop turns")
+
+
+T = TypeVar("T")
+
+
+async def poll_process(probe: Callable[[], Awaitable[T | None]], *, seconds: float, what: str) -> T:
+    """Await ``probe()`` every 50 ms until it gives a value. Only for a state a real process
+    reaches (a subprocess, a terminal): everything in this loop synchronises on events.
+
+    Raises:
+        AssertionError: naming ``what`` when ``seconds`` pass first.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while (got := await probe()) is None:
+        if loop.time() >= deadline:
+            raise AssertionError(f"{what}: not reached in {seconds:g} s")
+        await asyncio.sleep(0.05)  # sleep-ok: polling a real process, bounded by the deadline
+    return got
 
 
 async def settle(turns: int = 20) -> None:

@@ -10,6 +10,7 @@ import time
 import aiohttp
 import pytest
 
+from tests.fakes import poll_process
 from tests.test_cli import COMMAND, clean_env, summary_of
 
 URL_LINE = re.compile(r"HTTP API on (http://127\.0\.0\.1:\d+)")
@@ -28,6 +29,11 @@ async def start(drain_delay: str) -> tuple[asyncio.subprocess.Process, str]:
     return proc, match.group(1)
 
 
+async def draining(session: aiohttp.ClientSession, url: str) -> bool | None:
+    """True once ``/ready`` answers 503."""
+    return True if await get_status(session, f"{url}/ready") == 503 else None
+
+
 async def get_status(session: aiohttp.ClientSession, url: str) -> int:
     async with session.get(url) as resp:
         await resp.read()
@@ -41,10 +47,7 @@ async def test_sigterm_drains_then_exits_zero() -> None:
     async with aiohttp.ClientSession() as session:
         assert await get_status(session, f"{url}/ready") == 200
         proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while await get_status(session, f"{url}/ready") != 503:  # a real process: poll
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)  # sleep-ok: polling a real process with a deadline
+        await poll_process(lambda: draining(session, url), seconds=10, what="/ready 503")
         assert await get_status(session, f"{url}/live") == 200
         assert await get_status(session, f"{url}/health") == 503
     assert proc.stdout is not None
@@ -60,10 +63,7 @@ async def test_second_sigterm_stops_at_once() -> None:
     proc, url = await start("60")
     async with aiohttp.ClientSession() as session:
         proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while await get_status(session, f"{url}/ready") != 503:  # a real process: poll
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)  # sleep-ok: polling a real process with a deadline
+        await poll_process(lambda: draining(session, url), seconds=10, what="/ready 503")
     started = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(20):

@@ -32,7 +32,7 @@ async def test_waits_for_an_instance_started_after_the_command(
         def sleep(seconds: float) -> None:  # the command's own backoff, observed
             delays.append(seconds)
             refused.set()
-            time.sleep(seconds)
+            time.sleep(seconds)  # sleep-ok: the command's own backoff, done for real
 
         waiting = asyncio.create_task(asyncio.to_thread(run_wait, args, {}, sleep=sleep))
         assert await asyncio.to_thread(refused.wait, 10)

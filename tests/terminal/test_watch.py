@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator import Application
+from tests.fakes import poll_process
 from tests.ops.deploy_files import require_binary
 from tests.terminal.conftest import JOBS, TOKEN
 
@@ -49,15 +50,17 @@ async def tmux(tmp_path: Path) -> AsyncIterator[Tmux]:
 
 async def screen_until(tmux: Tmux, check: Callable[[str], bool], what: str) -> str:
     """The pane's screen once ``check`` holds for it; fails after ``DEADLINE`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
     screen = ""
-    while loop.time() < deadline:
+
+    async def shown() -> str | None:
+        nonlocal screen
         screen = await tmux("capture-pane", "-p", "-t", "watch")
-        if check(screen):
-            return screen
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the screen never showed {what}:\n{screen}")
+        return screen if check(screen) else None
+
+    try:
+        return await poll_process(shown, seconds=DEADLINE, what=f"the screen showing {what}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}:\n{screen}") from None
 
 
 def done(screen: str) -> int | None:
@@ -96,11 +99,10 @@ async def test_watch_redraws_in_place_and_ctrl_c_exits_0(
 
 async def exit_status(path: Path) -> str:
     """What the wrapper wrote in ``path`` once the command exited."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + DEADLINE
-    while loop.time() < deadline:
+
+    async def written() -> str | None:
         text = await asyncio.to_thread(lambda: path.read_text() if path.exists() else "")
-        if text.endswith("\n"):
-            return text.strip()
-        await asyncio.sleep(0.05)
-    raise AssertionError("the command did not exit (or died of a signal)")
+        return text.strip() if text.endswith("\n") else None
+
+    return await poll_process(written, seconds=DEADLINE, what="the command's exit status "
+                              "(it did not exit, or died of a signal)")  # fmt: skip
