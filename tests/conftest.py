@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -13,8 +14,18 @@ from tests.fakes import FakeFactory, make_app
 
 
 @pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    """Give every test structlog's defaults, whatever the previous test configured."""
+def _reset_structlog(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Give every test structlog's defaults, whatever the previous test configured.
+
+    Loggers are never cached in tests (structlog's advice): a module-level logger cached by
+    one test would keep writing to that test's stream for the rest of the run.
+    """
+    configure = structlog.configure
+
+    def uncached(**settings: Any) -> None:
+        configure(**{**settings, "cache_logger_on_first_use": False})
+
+    monkeypatch.setattr(structlog, "configure", uncached)
     structlog.reset_defaults()
     LEVEL.reset()
     yield

@@ -98,12 +98,12 @@ class LoopWatchdog:
             self._blocked_since = last
             self.blocked_total += 1
             frame = sys._current_frames().get(self._loop_thread or 0)
-            stack = frame_stack(frame)
-            log.warning("event_loop_blocked", blocked_seconds=round(gap, 3),
-                        threshold_seconds=self.threshold, stack=stack)  # fmt: skip
-            self._notify_threadsafe(
-                "event_loop_blocked", {"blocked_seconds": round(gap, 3), "stack": stack}
-            )
+            fields = {"blocked_seconds": round(gap, 3), "frames": frame_stack(frame)}
+            try:
+                log.warning("event_loop_blocked", threshold_seconds=self.threshold, **fields)
+            except Exception as exc:  # a broken log configuration must not end the watching
+                sys.stderr.write(f"event_loop_blocked could not be logged: {exc!r}\n")
+            self._notify_threadsafe("event_loop_blocked", fields)
 
     def _notify(self, name: str, fields: dict[str, Any]) -> None:
         if self._events is not None:

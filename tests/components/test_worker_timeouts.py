@@ -89,7 +89,7 @@ async def test_a_worker_stuck_past_the_grace_is_replaced_and_named(
     assert stuck["log_level"] == "error"
     assert stuck["kind"] == "stubborn"
     assert any(line.endswith(" __call__") and "test_worker_timeouts.py" in line
-               for line in stuck["stack"])  # fmt: skip
+               for line in stuck["frames"])  # fmt: skip
     stats = rig.workers.stats()
     (entry,) = [w for w in stats["workers"] if w["state"] == "stuck"]
     assert entry["current_job"] is not None
@@ -138,7 +138,7 @@ async def test_stop_returns_within_its_grace_and_abandons_a_stubborn_handler(
         await env.future
     (abandoned,) = [e for e in logs if e["event"] == "worker_abandoned"]
     assert abandoned["job_id"] == 1
-    assert any("test_worker_timeouts.py" in line for line in abandoned["stack"])
+    assert any("test_worker_timeouts.py" in line for line in abandoned["frames"])
     assert rig.workers.stats()["abandoned_total"] == 1
     assert stubborn.cancellations >= 1
     stubborn.release.set()  # let the test's loop end cleanly

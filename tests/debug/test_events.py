@@ -107,7 +107,7 @@ async def test_a_blocked_loop_is_told_with_its_stack_then_its_end() -> None:
     (unblocked,) = [e for e in logs if e["event"] == "event_loop_unblocked"]
     assert blocked["log_level"] == "warning"
     assert 0.1 <= blocked["blocked_seconds"] < 0.4
-    assert any("test_a_blocked_loop_is_told" in line for line in blocked["stack"])
+    assert any("test_a_blocked_loop_is_told" in line for line in blocked["frames"])
     assert 0.4 <= unblocked["blocked_seconds"] < 1.0
     assert watchdog.blocked_total == 1
     assert published == ["event_loop_blocked", "event_loop_unblocked"]

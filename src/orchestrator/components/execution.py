@@ -184,7 +184,7 @@ class JobExecution:
         log.error("worker_stuck", worker_id=w.id, job_id=env.job.id, kind=env.spec.kind,
                   attempt=env.job.attempt, running_seconds=self._clock.now() - w.job_started,
                   detail="the handler ignores its cancellation; the worker is replaced",
-                  stack=task_stack(w.task) if w.task is not None else [])  # fmt: skip
+                  frames=task_stack(w.task) if w.task is not None else [])  # fmt: skip
         self._notify("worker_stuck", worker_id=w.id, job_id=env.job.id, kind=env.spec.kind)
         if self._running:
             self._spawn()

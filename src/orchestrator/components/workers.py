@@ -218,7 +218,7 @@ class WorkerPool(JobExecution):
         env = w.current
         log.error("worker_abandoned", worker_id=w.id, job_id=env.job.id if env else None,
                   detail=f"the handler refused cancellation for {self._stop_grace}s at stop",
-                  stack=task_stack(task))  # fmt: skip
+                  frames=task_stack(task))  # fmt: skip
         w.settled = True
         self._fail_in_hand(w, NotRunning("the job's handler refused to stop at shutdown"))
 
