@@ -8,8 +8,9 @@ import aiohttp
 import structlog
 
 from orchestrator import ComponentHealth, FakeClock, HealthReport
+from orchestrator.state import State
 from orchestrator.health_watch import HealthWatcher
-from tests.fakes import make_app
+from tests.fakes import make_app, until
 
 OK = ComponentHealth.ok()
 BAD = ComponentHealth.failing("db down")
@@ -78,3 +79,22 @@ async def test_a_change_is_told_within_a_second_with_nobody_polling(clock: FakeC
         assert body["checks"]["recycler"]["since"].endswith("Z")
     finally:
         await app.stop(timeout=1.0)
+
+
+async def test_a_requested_stop_is_no_health_incident(clock: FakeClock) -> None:
+    """While a stop drains, components turning unhealthy are told at info (during="stop"),
+    never as warnings; the events still carry them."""
+    app = make_app(clock, http=True, drain_delay=5.0)
+    await app.start()
+    stopping = asyncio.ensure_future(app.stop(timeout=1.0))
+    with structlog.testing.capture_logs() as logs:
+        await until(lambda: app.lifecycle.state is State.DRAINING)
+        app.health_watch.observe(app.health())  # the watcher's tick, without waiting for it
+    while not stopping.done():  # through the drain delay, whenever its sleep begins
+        clock.advance(1.0)
+        await asyncio.sleep(0)
+    changes = [e for e in logs if e["event"] == "health_changed"]
+    assert {e["component"] for e in changes} >= {"router", "lifecycle"}
+    assert {(e["log_level"], e["to"], e["during"]) for e in changes} == {
+        ("info", "unhealthy", "stop")
+    }

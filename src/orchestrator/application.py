@@ -121,8 +121,9 @@ class Application:
             else None
         )
         self.health_watch = HealthWatcher(
-            self._health_now, self.clock, events=self.events.publish, tick=self.jobs.flush
-        )
+            self._health_now, self.clock, events=self.events.publish, tick=self.jobs.flush,
+            stopping=lambda: self.lifecycle.state in (State.DRAINING, State.STOPPING),
+        )  # fmt: skip
 
     @property
     def http_server(self) -> HttpServer:

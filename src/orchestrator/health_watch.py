@@ -3,7 +3,9 @@
 Every ``interval`` seconds the watcher runs the checks and compares each component's
 verdict with the last one. A change logs ``health_changed`` (warning when a component turns
 unhealthy, info when it recovers) with the component, from, to and reason, publishes it as
-an event, and records since when the component has been in its state.
+an event, and records since when the component has been in its state. While a stop that was
+asked for runs, a component turning unhealthy is expected: it is told at info, with
+``during="stop"``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class HealthWatcher:
         interval: seconds between checks.
         events: where changes are published.
         tick: also called on every tick (periodic housekeeping, such as flushing summaries).
+        stopping: whether a requested stop is under way (changes are then no incident).
     """
 
     def __init__(
@@ -47,12 +50,14 @@ class HealthWatcher:
         interval: float = 0.5,
         events: EventSink | None = None,
         tick: Callable[[], None] | None = None,
+        stopping: Callable[[], bool] = lambda: False,
     ) -> None:
         self._check = check
         self._clock = clock
         self.interval = interval
         self._events = events
         self._tick = tick
+        self._stopping = stopping
         self._verdicts: dict[str, tuple[bool, str | None]] = {}
         self.since: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
@@ -72,9 +77,16 @@ class HealthWatcher:
             else:
                 self.since[name] = now
             before = "unknown" if previous is None else _word(previous[0])
-            fields = {"component": name, "from": before, "to": _word(verdict.healthy),
-                      "reason": verdict.reason}  # fmt: skip
-            (log.info if verdict.healthy else log.warning)("health_changed", **fields)
+            fields: dict[str, str | None] = {"component": name, "from": before,
+                                             "to": _word(verdict.healthy),
+                                             "reason": verdict.reason}  # fmt: skip
+            if verdict.healthy:
+                log.info("health_changed", **fields)
+            elif self._stopping():
+                fields["during"] = "stop"
+                log.info("health_changed", **fields)
+            else:
+                log.warning("health_changed", **fields)
             if self._events is not None:
                 self._events("health_changed", fields)
 
