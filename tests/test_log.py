@@ -115,3 +115,11 @@ def test_console_tracebacks_never_show_local_variables() -> None:
     assert "Traceback (most recent call last):" in text
     assert "RuntimeError: boom" in text
     assert secret not in text
+
+
+def test_level_names_are_read_in_any_case() -> None:
+    """configure_logging("DEBUG") is debug, as in Python's logging; unknown names raise."""
+    configure_logging("json", "DEBUG", stream=io.TextIOWrapper(io.BytesIO()))
+    assert LEVEL.name() == "debug"
+    with pytest.raises(ValueError, match="unknown log level 'verbose'"):
+        configure_logging("json", "verbose")

@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--log-level",
+        type=str.lower,
         choices=("debug", "info", "warning", "error"),
         default="info",
         help="lowest level logged (default info)",

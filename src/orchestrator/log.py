@@ -98,7 +98,7 @@ def configure_logging(
     Args:
         fmt: ``json`` lines, ``console`` (coloured when a TTY), or ``auto``: console on a
             TTY, JSON otherwise.
-        level: the lowest level written: debug, info, warning or error.
+        level: the lowest level written: debug, info, warning or error (any case).
         stream: where lines go (default: standard error).
         buffered: batch JSON lines in a ``LineBuffer`` (returned; drained at exit).
 
@@ -108,8 +108,9 @@ def configure_logging(
     Raises:
         ValueError: on an unknown level or format.
     """
-    if level not in LEVELS:
+    if level.lower() not in LEVELS:
         raise ValueError(f"unknown log level {level!r}")
+    level = level.lower()
     out = stream or sys.stderr
     if fmt == "auto":
         fmt = "console" if out.isatty() else "json"

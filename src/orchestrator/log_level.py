@@ -73,12 +73,13 @@ class RuntimeLevel:
         return next((n for n, v in LEVELS.items() if v == level), str(level))
 
     def change(self, name: str, seconds: float) -> None:
-        """Log at ``name`` for ``seconds`` (1 to 3600), then go back to the base level; the
-        base level itself is a revert now.
+        """Log at ``name`` (any case) for ``seconds`` (1 to 3600), then go back to the base
+        level; the base level itself is a revert now.
 
         Raises:
             ConfigError: on an unknown level or a duration out of range.
         """
+        name = name.lower()  # DEBUG is debug, as everywhere in Python's logging
         if name not in LEVELS:
             raise ConfigError(f"level must be one of {', '.join(LEVELS)}", setting="level")
         if not 1 <= seconds <= MAX_SECONDS:

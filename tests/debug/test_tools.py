@@ -118,6 +118,20 @@ async def test_the_log_level_changes_for_a_while_then_turns_back(
     assert events == [("log_level_changed", "debug"), ("log_level_reverted", "info")]
 
 
+@pytest.mark.parametrize("name", ["DEBUG", "Debug"])
+async def test_a_level_name_is_read_in_any_case(
+    app: Application, session: aiohttp.ClientSession, name: str
+) -> None:
+    """Level names are case-insensitive, as everywhere in Python's logging."""
+    LEVEL.configure(logging.INFO)
+    async with session.put(f"{app.http_url}/debug/loggers",
+                           json={"level": name, "seconds": 60}) as resp:  # fmt: skip
+        assert resp.status == 200
+        body = await resp.json()
+    assert body["level"] == "debug"
+    LEVEL.revert()
+
+
 async def test_setting_the_configured_level_is_a_revert(
     app: Application, session: aiohttp.ClientSession
 ) -> None:

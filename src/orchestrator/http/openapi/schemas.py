@@ -242,7 +242,9 @@ SCHEMAS: dict[str, Schema] = {
         "levels": {"type": "array", "items": STR},
     }),
     "LoggersChange": obj(
-        {"level": {"type": "string", "enum": ["debug", "info", "warning", "error"]}},
+        {"level": {"type": "string", "description": "any case: DEBUG is debug",
+                   "enum": ["debug", "info", "warning", "error",
+                            "DEBUG", "INFO", "WARNING", "ERROR"]}},
         {"seconds": {"type": "number", "minimum": 1, "maximum": 3600,
                      "description": "how long, then it turns back (default 300)"}},
     ),
