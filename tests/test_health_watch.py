@@ -8,8 +8,8 @@ import aiohttp
 import structlog
 
 from orchestrator import ComponentHealth, FakeClock, HealthReport
-from orchestrator.state import State
 from orchestrator.health_watch import HealthWatcher
+from orchestrator.state import State
 from tests.fakes import make_app, until
 
 OK = ComponentHealth.ok()
