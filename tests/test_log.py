@@ -10,6 +10,7 @@ import structlog
 
 from orchestrator.log import LineBuffer, configure_logging
 from orchestrator.log_level import LEVEL
+from tests.fakes import make_app
 
 
 class Now:
@@ -123,3 +124,29 @@ def test_level_names_are_read_in_any_case() -> None:
     assert LEVEL.name() == "debug"
     with pytest.raises(ValueError, match="unknown log level 'verbose'"):
         configure_logging("json", "verbose")
+
+
+async def test_a_program_that_configured_nothing_logs_at_info(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Application.start() in a program that configured nothing sets up logging with its
+    defaults: info lines (no debug ones), JSON on a stream that is no terminal."""
+    app = make_app()
+    await app.start()
+    await app.stop(timeout=1.0)
+    assert structlog.is_configured()
+    assert LEVEL.configured
+    events = [orjson.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
+    assert "application_started" in events  # info
+    assert "component_started" not in events  # debug
+
+
+async def test_a_program_that_configured_structlog_keeps_its_configuration() -> None:
+    """A program's own structlog configuration is left as it is."""
+    processors = [structlog.processors.JSONRenderer()]
+    structlog.configure(processors=processors)
+    app = make_app()
+    await app.start()
+    await app.stop(timeout=1.0)
+    assert structlog.get_config()["processors"] == processors
+    assert not LEVEL.configured

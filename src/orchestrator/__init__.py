@@ -18,6 +18,7 @@ from orchestrator.errors import (
 )
 from orchestrator.health import ComponentHealth, HealthReport
 from orchestrator.job import Job
+from orchestrator.log import configure_logging
 from orchestrator.version import __version__
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "UnknownJobKind",
     "WorkerCrashed",
     "__version__",
+    "configure_logging",
 ]

@@ -30,6 +30,7 @@ from orchestrator.health_watch import HealthWatcher
 from orchestrator.introspection import effective_config, jobs_report
 from orchestrator.job import Envelope, Handler, Job
 from orchestrator.job_events import JobEvents
+from orchestrator.log import configure_logging_unless_configured
 from orchestrator.log_level import LEVEL
 from orchestrator.loop_lag import LoopLagMonitor
 from orchestrator.stats import ApplicationStats
@@ -230,6 +231,7 @@ class Application:
         """
         if self.lifecycle.state not in (State.CREATED, State.STOPPED, State.FAILED):
             raise NotRunning(f"cannot start: the application is {self.lifecycle.state.value}")
+        configure_logging_unless_configured()
         self._hurry.clear()
         try:
             await self.lifecycle.start_all(self._start_order())

@@ -15,7 +15,7 @@ import structlog
 
 from orchestrator.log_level import LEVEL, LEVELS
 
-__all__ = ["LineBuffer", "LogFormat", "configure_logging"]
+__all__ = ["LineBuffer", "LogFormat", "configure_logging", "configure_logging_unless_configured"]
 
 LogFormat = Literal["json", "console", "auto"]
 
@@ -152,3 +152,19 @@ def configure_logging(
     )
     LEVEL.configure(LEVELS[level])
     return sink
+
+
+def configure_logging_unless_configured() -> bool:
+    """``configure_logging()`` with its defaults, unless the program configured structlog.
+
+    ``Application.start()`` calls it, so that a program that configured nothing gets info
+    level (structlog's own default writes debug lines) and plain tracebacks (structlog's own
+    console default, with rich installed, prints every frame's local variables).
+
+    Returns:
+        Whether logging was configured here.
+    """
+    if structlog.is_configured():
+        return False
+    configure_logging()
+    return True

@@ -1,7 +1,9 @@
 """The log level, changeable while the process runs, and turned back by itself.
 
 ``configure_logging`` builds loggers that pass every level and puts ``LEVEL.filter`` first
-in the processor chain, so the threshold is one attribute read per call. ``LEVEL.change()``
+in the processor chain, so the threshold is one attribute read per call. ``LEVEL.debug``
+tells the job path whether its debug events are wanted, so that, below debug, they cost
+one attribute read and no call. ``LEVEL.change()``
 sets it for a while (at most an hour); a timer on the event loop turns it back.
 """
 
@@ -38,10 +40,21 @@ class RuntimeLevel:
 
     def __init__(self) -> None:
         self.base = logging.INFO
-        self.level = logging.INFO
+        self._level = logging.INFO
+        self.debug = False  # whether debug lines are written now (kept with ``level``)
         self.configured = False
         self.until: float | None = None  # epoch seconds when a change turns back
         self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def level(self) -> int:
+        """The threshold now."""
+        return self._level
+
+    @level.setter
+    def level(self, value: int) -> None:
+        self._level = value
+        self.debug = value <= logging.DEBUG
 
     def reset(self) -> None:
         """Forget the configuration (as ``structlog.reset_defaults()`` does for structlog)."""
@@ -63,7 +76,7 @@ class RuntimeLevel:
 
     def filter(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
         """The structlog processor: drop what is below the current level."""
-        if _BY_METHOD.get(method, logging.INFO) < self.level:
+        if _BY_METHOD.get(method, logging.INFO) < self._level:
             raise structlog.DropEvent
         return event
 

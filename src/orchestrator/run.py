@@ -81,7 +81,7 @@ def run_in_new_loop(main: Coroutine[Any, Any, T], grace: float) -> tuple[T, int]
     return result, len(left)
 
 
-async def drain_periodically(sink: LineBuffer, interval: float = 0.25) -> None:
+async def flush_log_lines(sink: LineBuffer, interval: float = 0.25) -> None:
     """Write buffered log lines at least every ``interval`` seconds (cancel to stop)."""
     try:
         while True:
@@ -99,7 +99,11 @@ async def run_demo(
     sources: Mapping[str, str] | None = None,
 ) -> int:
     """Run the demo until a signal or ``--duration``; print a one-line summary."""
-    flusher = asyncio.ensure_future(drain_periodically(sink)) if sink is not None else None
+    flusher = (
+        asyncio.get_running_loop().create_task(flush_log_lines(sink), name="log-flush")
+        if sink is not None
+        else None
+    )
     try:
         return await _run_demo(args, settings, http, sink, sources)
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from orchestrator.components.registry import Registry
 from orchestrator.components.router import Router
 from orchestrator.components.workers import WorkerPool
 from orchestrator.job import Envelope, Handler
+from orchestrator.log_level import LEVEL
 from tests.fakes import BlockingHandler, FakeConnection, FakeFactory, make_envelope, settle, until
 
 STATS_KEYS = {
@@ -443,3 +445,40 @@ async def test_stats_describe_each_worker(rig: Rig) -> None:
         + rig.workers.stats()["workers"][1]["jobs_total"]
         == 1
     )
+
+
+@pytest.mark.parametrize("level", [logging.DEBUG, logging.INFO], ids=["debug", "info"])
+async def test_at_debug_a_jobs_path_is_told(
+    clock: FakeClock, factory: FakeFactory, level: int
+) -> None:
+    """At debug: the job taken, each connection leased, the retry scheduled, the outcome.
+    Above debug none of it is even called."""
+    LEVEL.configure(level)
+    rig = await make_rig(clock, count=1, factory=factory)
+    calls = 0
+
+    async def flaky(job: Job) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ValueError("first try")
+        return "ok"
+
+    rig.register("flaky", flaky, retries=1)
+    with structlog.testing.capture_logs() as logs:  # captures every level: the guard decides
+        assert await rig.submit("flaky").future == "ok"
+    told = [(e["event"], e.get("attempt")) for e in logs if e["log_level"] == "debug"]
+    if level == logging.INFO:
+        assert told == []
+    else:
+        assert told == [("job_taken", None), ("connection_leased", 1),
+                        ("job_retry_scheduled", 1), ("connection_leased", 2),
+                        ("job_finished", 2)]  # fmt: skip
+        taken, leased = logs[0], next(e for e in logs if e["event"] == "connection_leased")
+        assert (taken["job_id"], taken["kind"], taken["queue_wait_seconds"]) == (1, "flaky", 0)
+        assert leased["connection_id"] == factory.opened[0].id
+        (done,) = [e for e in logs if e["event"] == "job_finished"]
+        assert done["outcome"] == "succeeded"
+    await rig.workers.stop()
+    await rig.router.stop()
+    await rig.pool.stop()

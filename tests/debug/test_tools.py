@@ -166,11 +166,17 @@ async def test_a_bad_level_change_is_a_400(
 
 
 async def test_a_level_change_needs_orchestrators_logging(
-    app: Application, session: aiohttp.ClientSession
+    clock: FakeClock, session: aiohttp.ClientSession
 ) -> None:
-    """When the application configured structlog itself, PUT says so (409)."""
-    async with session.put(f"{app.http_url}/debug/loggers", json={"level": "debug"}) as resp:
-        assert resp.status == 409
+    """When the program configured structlog itself, PUT says so (409)."""
+    structlog.configure(processors=[structlog.processors.JSONRenderer()])
+    app = make_app(clock, http=True, http_token=(TOKEN,), rate_limit=None)
+    await app.start()
+    try:
+        async with session.put(f"{app.http_url}/debug/loggers", json={"level": "debug"}) as r:
+            assert r.status == 409
+    finally:
+        await app.stop(timeout=1.0)
 
 
 async def test_config_shows_values_sources_and_no_secret(clock: FakeClock) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import structlog
 
+from orchestrator.log_level import LEVEL
 from tests.http.helpers import CANARY, Serve
 
 
@@ -43,6 +46,7 @@ async def test_head_is_logged_with_no_body_bytes(serve: Serve) -> None:
 async def test_successful_probes_at_debug(serve: Serve, path: str) -> None:
     """Successful probe requests are logged at debug, not info."""
     client = await serve()
+    LEVEL.configure(logging.DEBUG)  # the application set up logging at info when it started
     with structlog.testing.capture_logs() as logs:
         async with client.get(path) as resp:
             assert resp.status == 200

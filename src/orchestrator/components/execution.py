@@ -17,6 +17,7 @@ from orchestrator.components.worker import ConnectionSource, DeadlineExpired, Ou
 from orchestrator.errors import JobFailed, JobTimeout
 from orchestrator.job import Envelope
 from orchestrator.job_events import JobEvents, error_fields
+from orchestrator.log_level import LEVEL
 from orchestrator.stacks import task_stack
 from orchestrator.types import Clock
 
@@ -66,6 +67,10 @@ class JobExecution:
                 return
             if not last and not w.settled and not env.future.done():
                 self._outcomes.record_retry(spec.kind)
+                if LEVEL.debug:
+                    log.debug("job_retry_scheduled", worker_id=w.id, job_id=job.id,
+                              kind=spec.kind, attempt=attempt, next_attempt=attempt + 1,
+                              error_type=type(error).__name__)  # fmt: skip
                 self._jobs.retried(job.id, spec.kind, attempt, error,
                                    self._clock.now() - w.job_started)  # fmt: skip
                 continue
@@ -89,6 +94,11 @@ class JobExecution:
         w.jobs_total += 1
         seconds = self._clock.now() - w.job_started
         self._jobs.finished(job.id, spec.kind, job.attempt, seconds)
+        if LEVEL.debug:
+            outcome = "succeeded" if error is None else "timed_out" if timed_out else "failed"
+            log.debug("job_finished", worker_id=w.id, job_id=job.id, kind=spec.kind,
+                      attempt=job.attempt, outcome=outcome,
+                      duration_seconds=round(seconds, 6))  # fmt: skip
         if error is None:
             self.jobs_completed_total += 1
             self._outcomes.record_outcome(spec.kind, seconds, ok=True, timed_out=False)
@@ -129,6 +139,9 @@ class JobExecution:
         pc = await self._connections.acquire() if self._connections.enabled else None
         job.connection = pc.raw if pc is not None else None
         w.connection_id = pc.id if pc is not None else None
+        if pc is not None and LEVEL.debug:
+            log.debug("connection_leased", worker_id=w.id, job_id=job.id, kind=spec.kind,
+                      attempt=job.attempt, connection_id=pc.id)  # fmt: skip
         broken = False
         w.attempt_seq += 1
         w.expired = False

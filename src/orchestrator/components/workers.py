@@ -22,6 +22,7 @@ from orchestrator.errors import NotRunning, WorkerCrashed
 from orchestrator.events import EventSink
 from orchestrator.health import ComponentHealth
 from orchestrator.job_events import JobEvents
+from orchestrator.log_level import LEVEL
 from orchestrator.stacks import task_stack
 from orchestrator.stats import WorkersStats, bounded
 from orchestrator.types import Clock
@@ -108,7 +109,11 @@ class WorkerPool(JobExecution):
                     break
                 w.current, w.state, w.settled = env, "busy", False
                 w.job_started = self._clock.now()
-                self._outcomes.record_queue_wait(env.spec.kind, w.job_started - env.enqueued_at)
+                waited = w.job_started - env.enqueued_at
+                self._outcomes.record_queue_wait(env.spec.kind, waited)
+                if LEVEL.debug:
+                    log.debug("job_taken", worker_id=w.id, job_id=env.job.id,
+                              kind=env.spec.kind, queue_wait_seconds=round(waited, 6))  # fmt: skip
                 await self._execute(w, env)
                 w.current = None
                 if w.state == "busy":
