@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import pytest
 import structlog
 
@@ -72,6 +73,16 @@ async def start_instance(**settings: Any) -> Application:
 
     await app.start()
     return app
+
+
+async def drain(app: Application) -> None:
+    """``POST /admin/drain`` with the token, as an operator does: ``/ready`` turns 503."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{app.http_url}/admin/drain", headers=headers) as resp,
+    ):
+        assert resp.status == 200
 
 
 @pytest.fixture

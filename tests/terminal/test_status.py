@@ -9,7 +9,6 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -17,7 +16,7 @@ from aiohttp import web
 from orchestrator import Application
 from orchestrator.terminal.remote import Remote, Unreachable
 from tests.http.helpers import served
-from tests.terminal.conftest import JOBS, TOKEN, WORKERS, Cli, Ran, start_instance
+from tests.terminal.conftest import JOBS, TOKEN, WORKERS, Cli, Ran, drain, start_instance
 
 COMPONENTS = ("registry", "pool", "router", "workers", "lifecycle", "recycler")
 
@@ -97,12 +96,7 @@ async def test_without_a_token_public_parts_and_hidden_reasons(
 
 async def test_draining_instance_exit_1(instance: Application, cli: Cli, tmp_path: Path) -> None:
     """After POST /admin/drain: a DRAINING line and exit 1 (the token from --token-file)."""
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{instance.http_url}/admin/drain", headers=headers) as resp,
-    ):
-        assert resp.status == 200
+    await drain(instance)
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     ran = await cli("status", "--url", instance.http_url, "--token-file", str(token_file))

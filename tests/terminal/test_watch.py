@@ -71,19 +71,29 @@ def done(screen: str) -> int | None:
     return None
 
 
+async def status_in_pane(tmux: Tmux, app: Application, status_file: Path, *argv: str,
+                         columns: int = 100) -> None:  # fmt: skip
+    """``orchestrator status --url URL ARGV`` against ``app`` in a new pane ``columns`` wide,
+    40 high, with the token in its environment; the pane stays open after the command,
+    whose exit status lands in ``status_file``."""
+    url = app.http_url
+    assert url is not None
+    # bash waits for the command through Ctrl-C (it dies of SIGINT only when the command
+    # did), then writes the command's exit status; cat then keeps the pane on the screen
+    status = shlex.join([sys.executable, "-m", "orchestrator", "status", "--url", url, *argv])
+    wrapper = f"{status}; echo $? > {shlex.quote(str(status_file))}; exec cat"
+    await tmux("new-session", "-d", "-s", "watch", "-x", str(columns), "-y", "40",
+               "-e", f"ORCHESTRATOR_HTTP_TOKEN={TOKEN}", "-e", "TERM=xterm-256color",
+               shlex.join(["bash", "-c", wrapper]))  # fmt: skip
+
+
 async def test_watch_redraws_in_place_and_ctrl_c_exits_0(
     instance: Application, tmux: Tmux, tmp_path: Path
 ) -> None:
     url = instance.http_url
     header = f"orchestrator 0.1.0 at {url} · running · up "
     status_file = tmp_path / "exit-status"
-    # bash waits for the command through Ctrl-C (it dies of SIGINT only when the command
-    # did), then writes the command's exit status
-    watch = f"{shlex.quote(sys.executable)} -m orchestrator status --url {url} --watch 0.2"
-    command = shlex.join(["bash", "-c", f"{watch}; echo $? > {shlex.quote(str(status_file))}"])
-    await tmux("new-session", "-d", "-s", "watch", "-x", "100", "-y", "40",
-               "-e", f"ORCHESTRATOR_HTTP_TOKEN={TOKEN}", "-e", "TERM=xterm-256color",
-               command)  # fmt: skip
+    await status_in_pane(tmux, instance, status_file, "--watch", "0.2")
     first = await screen_until(tmux, lambda s: done(s) == JOBS, f"{JOBS} echo jobs done")
     assert first.splitlines()[0].startswith(header)
     assert "Ctrl-C quits" in first
