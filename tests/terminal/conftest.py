@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from orchestrator.cli import main
 TOKEN = "terminal-token-5e1f0c"
 JOBS = 3
 WORKERS = 2
+RECYCLER_ROW = re.compile(r"  recycler   unhealthy  for \d+ s  recycler sweep loop is not running")
+"""The health row of a stopped recycler: for how long, and why."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import pytest
 from orchestrator import Application
 from tests.fakes import poll_process
 from tests.ops.deploy_files import require_binary
-from tests.terminal.conftest import JOBS, TOKEN
+from tests.terminal.conftest import JOBS, RECYCLER_ROW, TOKEN, drain
 
 pytestmark = pytest.mark.slow
 
@@ -116,3 +116,29 @@ async def exit_status(path: Path) -> str:
 
     return await poll_process(written, seconds=DEADLINE, what="the command's exit status "
                               "(it did not exit, or died of a signal)")  # fmt: skip
+
+
+@pytest.mark.parametrize("argv", [[], ["--watch", "0.2"]], ids=["once", "watch"])
+async def test_80_columns_draining_and_unhealthy_keeps_each_line_whole(
+    instance: Application, tmux: Tmux, tmp_path: Path, argv: list[str]
+) -> None:
+    """In a terminal 80 columns wide, an instance drained by an operator, with a stopped
+    recycler: the header is one line ending in 'not ready', the DRAINING line follows, and
+    the recycler's row (for how long, why) is one line, directly followed by the next."""
+    await drain(instance)
+    await instance.recycler.stop()
+    url = instance.http_url
+    status_file = tmp_path / "exit-status"
+    await status_in_pane(tmux, instance, status_file, *argv, columns=80)
+    screen = await screen_until(tmux, lambda s: "  lifecycle " in s and "HTTP " in s,
+                                "the whole summary")  # fmt: skip
+    lines = screen.splitlines()
+    assert lines[0].startswith(f"orchestrator 0.1.0 at {url} · running · up "), screen
+    assert lines[0].endswith(" · not ready"), screen
+    assert lines[1] == "DRAINING: drained by an operator; /ready answers 503", screen
+    row = next(i for i, line in enumerate(lines) if line.startswith("  recycler "))
+    assert RECYCLER_ROW.fullmatch(lines[row].rstrip()), screen
+    assert lines[row + 1].startswith("Jobs "), screen
+    if argv:
+        await tmux("send-keys", "-t", "watch", "C-c")
+    assert await exit_status(status_file) == ("0" if argv else "1")
