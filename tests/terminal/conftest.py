@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import pytest
 import structlog
 
@@ -17,6 +19,8 @@ from orchestrator.cli import main
 TOKEN = "terminal-token-5e1f0c"
 JOBS = 3
 WORKERS = 2
+RECYCLER_ROW = re.compile(r"  recycler   unhealthy  for \d+ s  recycler sweep loop is not running")
+"""The health row of a stopped recycler: for how long, and why."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +76,16 @@ async def start_instance(**settings: Any) -> Application:
 
     await app.start()
     return app
+
+
+async def drain(app: Application) -> None:
+    """``POST /admin/drain`` with the token, as an operator does: ``/ready`` turns 503."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(f"{app.http_url}/admin/drain", headers=headers) as resp,
+    ):
+        assert resp.status == 200
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import aiohttp
 import orjson
 import pytest
 from aiohttp import web
@@ -17,7 +16,16 @@ from aiohttp import web
 from orchestrator import Application
 from orchestrator.terminal.remote import Remote, Unreachable
 from tests.http.helpers import served
-from tests.terminal.conftest import JOBS, TOKEN, WORKERS, Cli, Ran, start_instance
+from tests.terminal.conftest import (
+    JOBS,
+    RECYCLER_ROW,
+    TOKEN,
+    WORKERS,
+    Cli,
+    Ran,
+    drain,
+    start_instance,
+)
 
 COMPONENTS = ("registry", "pool", "router", "workers", "lifecycle", "recycler")
 
@@ -65,14 +73,14 @@ async def test_healthy_instance_summary_exit_0(instance: Application, cli: Cli) 
 
 @pytest.mark.usefixtures("token_env")
 async def test_unhealthy_instance_reasons_exit_1(instance: Application, cli: Cli) -> None:
-    """A stopped recycler: its reason and since when, 'not ready (...)'; exit 1."""
+    """A stopped recycler: for how long and why, 'not ready' in the header; exit 1."""
     await instance.recycler.stop()
     ran = await cli("status", "--url", instance.http_url)
     assert ran.code == 1, ran
     assert "Health   unhealthy" in ran.out
     row = next(line for line in ran.out.splitlines() if line.startswith("  recycler "))
-    assert "unhealthy  recycler sweep loop is not running (since 20" in row
-    assert " · not ready (" in ran.out.splitlines()[0]
+    assert RECYCLER_ROW.fullmatch(row), row
+    assert ran.out.splitlines()[0].endswith(" · not ready")
 
 
 async def test_without_a_token_public_parts_and_hidden_reasons(
@@ -97,18 +105,23 @@ async def test_without_a_token_public_parts_and_hidden_reasons(
 
 async def test_draining_instance_exit_1(instance: Application, cli: Cli, tmp_path: Path) -> None:
     """After POST /admin/drain: a DRAINING line and exit 1 (the token from --token-file)."""
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{instance.http_url}/admin/drain", headers=headers) as resp,
-    ):
-        assert resp.status == 200
+    await drain(instance)
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")
     ran = await cli("status", "--url", instance.http_url, "--token-file", str(token_file))
     assert ran.code == 1, ran
-    assert "DRAINING: drained by an operator; /ready answers 503" in ran.out
-    assert "not ready (" in ran.out.splitlines()[0]
+    assert ran.out.splitlines()[0].endswith(" · not ready")
+    assert ran.out.splitlines()[1] == "DRAINING: drained by an operator; /ready answers 503"
+
+
+async def test_draining_without_a_token_says_so(instance: Application, cli: Cli) -> None:
+    """No token: the header says not ready, and a DRAINING line says why (from /ready)."""
+    await drain(instance)
+    ran = await cli("status", "--url", instance.http_url)
+    assert ran.code == 1, ran
+    lines = ran.out.splitlines()
+    assert lines[0] == f"instance at {instance.http_url} · not ready"
+    assert lines[1] == "DRAINING: /ready answers 503 (drained or stopping)"
 
 
 async def test_unreachable_exit_3(closed_port: int, cli: Cli) -> None:

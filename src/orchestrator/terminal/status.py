@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.text import Text
 
 from orchestrator.errors import ConfigError
+from orchestrator.terminal.fit import Fitted
 from orchestrator.terminal.remote import (
     NEEDS_TOKEN,
     Remote,
@@ -124,7 +125,7 @@ def _watch(remote: Remote, args: argparse.Namespace, console: Console) -> int:
                     last, shown = frame, summary(frame, args.section)
                 except RemoteError as exc:
                     if last is None:
-                        shown = Text(f"orchestrator: {exc}", style="bold red")
+                        shown = Fitted(Text(f"orchestrator: {exc}", style="bold red"))
                     else:
                         shown = summary(replace(last, error=str(exc)), args.section)
                 footer = Text(f"every {args.watch:g} s · {time.strftime('%H:%M:%S')} · "

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from orchestrator.terminal.fit import Fitted
 
 __all__ = ["PARTS", "Frame", "human_seconds", "rates", "summary"]
 
@@ -77,25 +80,32 @@ def _grid(*columns: str) -> Table:
     return table
 
 
-def _header(frame: Frame) -> Text:
+def _header(frame: Frame) -> Fitted:
+    """One line: who, where, state, uptime, ready or not; the URL loses its middle when the
+    line is too wide (why it is not ready is on the lines below)."""
     line = Text()
     if frame.stats is None:
-        line.append(f"instance at {frame.url}")
+        line.append("instance at ")
     else:
         app = frame.stats["application"]
         line.append(f"{app['name']} {app['version']}", style="bold")
-        line.append(f" at {frame.url} · {app['state']} · up "
-                    f"{human_seconds(app['uptime_seconds'])}")  # fmt: skip
+        line.append(" at ")
+    url = (len(line), len(line) + len(frame.url))
+    line.append(frame.url)
+    if frame.stats is not None:
+        line.append(f" · {app['state']} · up {human_seconds(app['uptime_seconds'])}")
     ready = frame.ready_status == 200
     line.append(" · ")
-    reason = frame.ready.get("reason")
-    line.append("ready" if ready else f"not ready ({reason or frame.ready_status})",
-                style="green" if ready else "bold red")  # fmt: skip
-    return line
+    line.append("ready" if ready else "not ready", style="green" if ready else "bold red")
+    return Fitted(line, squeezable=url)
 
 
 def _drain(frame: Frame) -> Text | None:
-    if frame.stats is None or not frame.stats.get("http", {}).get("draining"):
+    if frame.stats is None:  # /ready tells a drain, not whose: the stats need the token
+        if frame.ready_status != 200 and frame.ready.get("reason") == "draining":
+            return Text("DRAINING: /ready answers 503 (drained or stopping)", style="bold yellow")
+        return None
+    if not frame.stats.get("http", {}).get("draining"):
         return None
     stopping = frame.stats["application"]["state"] != "running"
     what = "stopping: draining before the stop" if stopping else "drained by an operator"
@@ -103,18 +113,34 @@ def _drain(frame: Frame) -> Text | None:
 
 
 def _health(frame: Frame) -> RenderableType:
+    """A line per component; a failing one says for how long and why (the reason is
+    shortened to the width, whole in ``--json``)."""
     healthy = frame.health.get("healthy", False)
     title = Text("Health   ")
     title.append("healthy" if healthy else "unhealthy", style="green" if healthy else "bold red")
-    table = _grid("", "", "")
-    table.show_header = False
-    table.columns[1].justify = table.columns[2].justify = "left"
-    for name, check in frame.health.get("checks", {}).items():
+    checks: Mapping[str, Mapping[str, Any]] = frame.health.get("checks", {})
+    named = max(map(len, checks), default=0)
+    ages = {name: _age(frame.health, check) for name, check in checks.items()}
+    aged = max((len(age) for name, age in ages.items() if not checks[name]["healthy"]), default=0)
+    rows: list[RenderableType] = [title]
+    for name, check in checks.items():
         ok = check["healthy"]
-        why = "" if ok else " ".join(filter(None, [check.get("reason"), _since(check)]))
-        table.add_row(f"  {name}", Text("healthy" if ok else "unhealthy",
-                                        style="green" if ok else "bold red"), why)  # fmt: skip
-    return Group(title, table)
+        row = Text(f"  {name:<{named}}  ")
+        row.append("healthy" if ok else "unhealthy", style="green" if ok else "bold red")
+        if not ok:
+            row.append(f"  {ages[name]:<{aged}}  {check.get('reason') or ''}".rstrip())
+        rows.append(Fitted(row))
+    return Group(*rows)
+
+
+def _age(health: Mapping[str, Any], check: Mapping[str, Any]) -> str:
+    """``for 3m 12s``: how long the verdict has held at the report's time (both times are
+    the instance's own, to the second); empty when unknown."""
+    if not check.get("since") or not health.get("timestamp"):
+        return ""
+    since = datetime.fromisoformat(check["since"])
+    seconds = max(0, round((datetime.fromisoformat(health["timestamp"]) - since).total_seconds()))
+    return f"for {seconds} s" if seconds < 60 else f"for {human_seconds(seconds)}"
 
 
 def _known(frame: Frame) -> Mapping[str, Any]:
@@ -122,10 +148,6 @@ def _known(frame: Frame) -> Mapping[str, Any]:
     if frame.stats is None:
         raise ValueError("no stats in this frame")
     return frame.stats
-
-
-def _since(check: Mapping[str, Any]) -> str | None:
-    return f"(since {check['since']})" if check.get("since") else None
 
 
 def _jobs(frame: Frame) -> RenderableType:
@@ -150,7 +172,7 @@ def _queue(frame: Frame) -> Text:
     return text
 
 
-def _pool(frame: Frame) -> Text:
+def _pool(frame: Frame) -> RenderableType:
     p = _known(frame)["pool"]
     if not p.get("enabled", True):
         return Text("Pool     off")
@@ -158,9 +180,10 @@ def _pool(frame: Frame) -> Text:
                 f"idle · {_n(p['waiting'])} waiting · {_n(p['connect_failures_total'])} "
                 "connect failures")  # fmt: skip
     error = p.get("last_connect_error")
-    if error:
-        text.append(f" (last: {error['type']}: {error['message']})", style="red")
-    return text
+    if not error:
+        return text
+    last = Text(f"         last: {error['type']}: {error['message']}", style="red")
+    return Group(Fitted(text), Fitted(last))
 
 
 def _workers(frame: Frame) -> Text:
@@ -197,12 +220,13 @@ def _lines(frame: Frame, section: str | None) -> Iterator[RenderableType]:
     yield _header(frame)
     drain = _drain(frame)
     if drain is not None:
-        yield drain
+        yield Fitted(drain)
     if frame.error:
-        yield Text(f"last look failed: {frame.error}", style="bold red")
+        yield Fitted(Text(f"last look failed: {frame.error}", style="bold red"))
     for name, part in PARTS.items():
         if section in (None, name) and (frame.stats is not None or name == "health"):
-            yield part(frame)
+            shown = part(frame)
+            yield Fitted(shown) if isinstance(shown, Text) else shown
     if frame.stats is None:
         yield Text("The rest needs a token: set "
                    "ORCHESTRATOR_HTTP_TOKEN or use --token-file", style="dim")  # fmt: skip
