@@ -16,6 +16,7 @@ import pytest
 
 from orchestrator import Application
 from orchestrator.cli import build_parser, settings_from, sources_from
+from tests.fakes import reaped
 
 SUMMARY = re.compile(
     r"^orchestrator: (?P<done>\d+) jobs done, \d+ failed, \d+ rejected, (?P<shed>\d+) shed, "
@@ -165,7 +166,7 @@ async def test_sigterm_stops_a_running_command_cleanly() -> None:
     assert proc.stdout is not None
     assert proc.stderr is not None
     seen: list[bytes] = []
-    try:
+    async with reaped(proc):
         async with asyncio.timeout(20):
             while not any(b'"application_started"' in line for line in seen):
                 line = await proc.stderr.readline()
@@ -174,10 +175,6 @@ async def test_sigterm_stops_a_running_command_cleanly() -> None:
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(20):
             stdout, stderr = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     assert proc.returncode == 0, (b"".join(seen) + stderr).decode()
     summary_of(stdout.decode())
     lines = json_lines((b"".join(seen) + stderr).decode())
