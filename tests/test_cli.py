@@ -15,7 +15,8 @@ import orjson
 import pytest
 
 from orchestrator import Application
-from orchestrator.cli import build_parser, settings_from, sources_from
+from orchestrator.cli import FLAGS, build_parser, settings_from
+from orchestrator.introspection import SECRETS
 from tests.fakes import reaped
 
 SUMMARY = re.compile(
@@ -209,8 +210,8 @@ def test_sources_say_flag_environment_file_command_or_default(tmp_path: Path) ->
     token.chmod(0o600)
     args = build_parser().parse_args(["run", "--workers", "5", "--token-file", str(token)])
     environ = {"ORCHESTRATOR_WORKERS": "3", "ORCHESTRATOR_QUEUE_SIZE": "9"}
-    core, http = settings_from(args, environ)
-    app = Application(core, http=http, sources=sources_from(args, environ))
+    core, http, sources_given = settings_from(args, environ)
+    app = Application(core, http=http, sources=sources_given)
     config = app.debug_config()
     sources = {name: entry["source"] for name, entry in config["core"].items()}
     sources.update({name: entry["source"] for name, entry in config["http"].items()})
@@ -221,3 +222,8 @@ def test_sources_say_flag_environment_file_command_or_default(tmp_path: Path) ->
     assert (sources["enable_http"], sources["http_required"]) == ("command", "command")
     assert sources["drain_delay"] == "command"
     assert sources["pool_max_size"] == "default"
+
+
+def test_no_secret_is_a_flag() -> None:
+    """The flag table has no secret: a token never comes from the command line."""
+    assert {flag.setting for flag in FLAGS} & SECRETS == set()
