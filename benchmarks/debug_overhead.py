@@ -45,7 +45,7 @@ async def throughput(watch: bool, seconds: float = 2.0) -> float:
 
     await app.start()
     if not watch:
-        await app.health_watch.stop()
+        await app.monitors.health_watch.stop()
     done = 0
     deadline = time.perf_counter() + seconds
 

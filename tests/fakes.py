@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from orchestrator.job import Envelope, Handler, Job, JobSpec
 
 __all__ = [
     "poll_process",
+    "reaped",
     "BlockingHandler",
     "FakeConnection",
     "FakeFactory",
@@ -55,6 +57,18 @@ async def poll_process(probe: Callable[[], Awaitable[T | None]], *, seconds: flo
             raise AssertionError(f"{what}: not reached in {seconds:g} s")
         await asyncio.sleep(0.05)  # sleep-ok: polling a real process, bounded by the deadline
     return got
+
+
+@contextlib.asynccontextmanager
+async def reaped(proc: asyncio.subprocess.Process) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``async with reaped(proc):`` kills ``proc`` and waits for it on the way out unless it
+    has exited, so that a failing test leaves no process behind."""
+    try:
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
 
 
 async def settle(turns: int = 20) -> None:

@@ -395,6 +395,31 @@ async def test_components_stop_even_if_the_http_server_fails_to_stop(
             await component.stop()
 
 
+async def test_a_failing_http_stop_is_logged_and_raised_with_the_others(
+    clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An HTTP server that fails to stop is logged, and its error is raised in the stop's
+    group once the monitors and every component have stopped."""
+    app = make_app(clock, enable_http=True, http_host="127.0.0.1", http_port=0)
+    await app.start()
+    real_stop = app.http_server.stop
+
+    async def failing_stop() -> None:
+        await real_stop()
+        raise RuntimeError("cleanup failed")
+
+    monkeypatch.setattr(app.http_server, "stop", failing_stop)
+    with structlog.testing.capture_logs() as logs, pytest.raises(ExceptionGroup) as info:
+        await app.stop()
+    assert [str(e) for e in info.value.exceptions] == ["cleanup failed"]
+    failed = [e for e in logs if e["event"] == "component_stop_failed"]
+    assert [(e["component"], e["log_level"]) for e in failed] == [("http", "error")]
+    stopped = [e["component"] for e in logs if e["event"] == "component_stopped"]
+    assert stopped == ["recycler", "workers", "router", "pool", "registry"]
+    assert app.monitors.gc_pauses not in gc.callbacks
+    assert app.state is State.STOPPED
+
+
 def test_http_disabled_imports_no_http_library() -> None:
     """`import orchestrator` and an application without HTTP load neither aiohttp nor
     prometheus_client (checked in a fresh interpreter)."""
@@ -445,8 +470,8 @@ def test_a_loop_shutting_down_without_stop_is_no_worker_death(
                 asyncio.run(main())
             gc.collect()
     finally:  # the process-wide collector settings an abandoned application keeps
-        app.gc_policy.undo()
-        app.gc_pauses.uninstall()
+        app.monitors.gc_policy.undo()
+        app.monitors.gc_pauses.uninstall()
     assert [e for e in logs if e["event"] in ("worker_died", "worker_restart_scheduled")] == []
     assert [e for e in logs if e["log_level"] == "error"] == []
     assert "Task was destroyed" not in caplog.text

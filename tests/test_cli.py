@@ -15,7 +15,9 @@ import orjson
 import pytest
 
 from orchestrator import Application
-from orchestrator.cli import build_parser, settings_from, sources_from
+from orchestrator.cli import FLAGS, build_parser, settings_from
+from orchestrator.introspection import SECRETS
+from tests.fakes import reaped
 
 SUMMARY = re.compile(
     r"^orchestrator: (?P<done>\d+) jobs done, \d+ failed, \d+ rejected, (?P<shed>\d+) shed, "
@@ -165,7 +167,7 @@ async def test_sigterm_stops_a_running_command_cleanly() -> None:
     assert proc.stdout is not None
     assert proc.stderr is not None
     seen: list[bytes] = []
-    try:
+    async with reaped(proc):
         async with asyncio.timeout(20):
             while not any(b'"application_started"' in line for line in seen):
                 line = await proc.stderr.readline()
@@ -174,10 +176,6 @@ async def test_sigterm_stops_a_running_command_cleanly() -> None:
         proc.send_signal(signal.SIGTERM)
         async with asyncio.timeout(20):
             stdout, stderr = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     assert proc.returncode == 0, (b"".join(seen) + stderr).decode()
     summary_of(stdout.decode())
     lines = json_lines((b"".join(seen) + stderr).decode())
@@ -212,8 +210,8 @@ def test_sources_say_flag_environment_file_command_or_default(tmp_path: Path) ->
     token.chmod(0o600)
     args = build_parser().parse_args(["run", "--workers", "5", "--token-file", str(token)])
     environ = {"ORCHESTRATOR_WORKERS": "3", "ORCHESTRATOR_QUEUE_SIZE": "9"}
-    core, http = settings_from(args, environ)
-    app = Application(core, http=http, sources=sources_from(args, environ))
+    core, http, sources_given = settings_from(args, environ)
+    app = Application(core, http=http, sources=sources_given)
     config = app.debug_config()
     sources = {name: entry["source"] for name, entry in config["core"].items()}
     sources.update({name: entry["source"] for name, entry in config["http"].items()})
@@ -224,3 +222,8 @@ def test_sources_say_flag_environment_file_command_or_default(tmp_path: Path) ->
     assert (sources["enable_http"], sources["http_required"]) == ("command", "command")
     assert sources["drain_delay"] == "command"
     assert sources["pool_max_size"] == "default"
+
+
+def test_no_secret_is_a_flag() -> None:
+    """The flag table has no secret: a token never comes from the command line."""
+    assert {flag.setting for flag in FLAGS} & SECRETS == set()

@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 import pytest
 
+from tests.fakes import reaped
 from tests.test_cli import COMMAND, clean_env, summary_of
 
 
@@ -87,7 +88,7 @@ async def test_a_json_run_in_order_on_ipv6_with_a_ctrl_c_hint() -> None:
     )  # fmt: skip
     assert proc.stdout is not None
     lines: list[str] = []
-    try:
+    async with reaped(proc):
         async with asyncio.timeout(30):
             while not lines or "HTTP API on" not in lines[-1]:
                 line = (await proc.stdout.readline()).decode()
@@ -101,10 +102,6 @@ async def test_a_json_run_in_order_on_ipv6_with_a_ctrl_c_hint() -> None:
         proc.send_signal(signal.SIGINT)
         async with asyncio.timeout(30):
             rest, _ = await proc.communicate()
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
     assert proc.returncode == 0
     lines += rest.decode().splitlines()
     assert "hunter2" not in "\n".join(lines)
@@ -125,27 +122,24 @@ async def test_a_json_run_in_order_on_ipv6_with_a_ctrl_c_hint() -> None:
 
 
 @pytest.mark.slow
-def test_an_impossible_rate_is_paced_and_bounded() -> None:
+async def test_an_impossible_rate_is_paced_and_bounded() -> None:
     """`--rate 1000000 --duration 1` keeps time and memory: exit 0 within 5 s, RSS < 200 MB.
 
     The generator cannot submit a million jobs a second; it submits one per loop turn,
     never catches up in a burst, and sheds what is beyond its bound on outstanding jobs.
     """
     started = time.monotonic()
-    proc = subprocess.Popen(
-        [*COMMAND, "run", "--rate", "1000000", "--duration", "1", "--log-format", "json"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=clean_env(),
+    proc = await asyncio.create_subprocess_exec(
+        *COMMAND, "run", "--rate", "1000000", "--duration", "1", "--log-format", "json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL, env=clean_env(),
     )  # fmt: skip
     peak_kb = 0
-    try:
-        while proc.poll() is None and time.monotonic() - started < 10:
+    async with reaped(proc):
+        while proc.returncode is None and time.monotonic() - started < 10:
             peak_kb = max(peak_kb, _peak_rss_kb(proc.pid))
-            time.sleep(0.05)  # sleep-ok: polling a real process, bounded by the deadline
-        out, _ = proc.communicate(timeout=5)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            await asyncio.sleep(0.05)  # sleep-ok: polling a real process, bounded by the deadline
+        async with asyncio.timeout(5):
+            out, _ = await proc.communicate()
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, out
     assert elapsed < 5.0, elapsed

@@ -23,6 +23,20 @@ def test_every_setting_documented(field: dataclasses.Field[object]) -> None:
     assert f"`{env_name(field)}`" in rows[0]
 
 
+def test_the_flag_column_is_the_flag_table() -> None:
+    """docs/configuration.md names, for each setting, the flag of `orchestrator run` that the
+    command's flag table gives it, and no flag for the others."""
+    from orchestrator.cli import FLAGS
+
+    documented = {}
+    for field in FIELDS:
+        (row,) = [line for line in DOC.splitlines() if line.startswith(f"| `{field.name}` |")]
+        documented[field.name] = row.split("|")[2].strip().strip("`")
+    flags = {flag.setting: flag.name for flag in FLAGS}
+    flags["http_token"] = "--token-file PATH"  # a file of tokens: a token is never a flag
+    assert documented == {f.name: flags.get(f.name, "") for f in FIELDS}
+
+
 def test_the_endpoint_table_lists_every_route() -> None:
     """docs/http-api.md's endpoint table names each route of the route table, and no other."""
     from orchestrator.http.routes import ROUTES

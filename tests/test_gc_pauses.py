@@ -98,7 +98,7 @@ async def test_an_application_freezes_by_default_and_exports_its_pauses() -> Non
     assert families["orchestrator_gc_frozen_objects"].samples[0].value > 0
     assert "orchestrator_event_loop_lag_max_seconds" in families
     assert gc.get_freeze_count() == 0
-    assert app.gc_pauses not in gc.callbacks
+    assert app.monitors.gc_pauses not in gc.callbacks
 
 
 async def test_gc_freeze_off_leaves_the_collector_alone() -> None:

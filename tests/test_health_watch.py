@@ -89,7 +89,9 @@ async def test_a_requested_stop_is_no_health_incident(clock: FakeClock) -> None:
     stopping = asyncio.ensure_future(app.stop(timeout=1.0))
     with structlog.testing.capture_logs() as logs:
         await until(lambda: app.lifecycle.state is State.DRAINING)
-        app.health_watch.observe(app.health())  # the watcher's tick, without waiting for it
+        app.monitors.health_watch.observe(
+            app.health()
+        )  # the watcher's tick, without waiting for it
     while not stopping.done():  # through the drain delay, whenever its sleep begins
         clock.advance(1.0)
         await asyncio.sleep(0)

@@ -67,7 +67,7 @@ def test_module_imports_on_its_own(
 BOTTOM = {
     "types", "errors", "health", "clock", "config", "environment", "state", "stats", "tasks",
     "log", "log_level", "events", "watchdog", "job", "stacks", "loop_lag", "version",
-    "job_events", "health_watch", "gc_pauses",
+    "job_events", "health_watch", "gc_pauses", "monitors", "in_flight",
 }  # fmt: skip
 """The bottom layer of docs/architecture.md."""
 

@@ -4,39 +4,34 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import structlog
 
-from orchestrator.clock import MonotonicClock, utc_iso
+from orchestrator.clock import MonotonicClock
 from orchestrator.components import (
     ConnectionPool,
     Lifecycle,
     Recycler,
     Registry,
     Router,
-    State,
     WorkerPool,
 )
+from orchestrator.components.lifecycle import Stage, State
 from orchestrator.config import CoreSettings, HttpSettings, split_settings
 from orchestrator.errors import HttpServerError, NotRunning, QueueFull, StartFailed
 from orchestrator.events import EventBus
-from orchestrator.gc_pauses import GcPauses, GcPolicy
 from orchestrator.health import HealthReport, aggregate
-from orchestrator.health_watch import HealthWatcher
-from orchestrator.introspection import effective_config, jobs_report
+from orchestrator.http_stage import HttpStage
+from orchestrator.in_flight import InFlight
+from orchestrator.introspection import application_stats, effective_config, jobs_report
 from orchestrator.job import Envelope, Handler, Job
 from orchestrator.job_events import JobEvents
 from orchestrator.log import configure_logging_unless_configured
-from orchestrator.log_level import LEVEL
-from orchestrator.loop_lag import LoopLagMonitor
-from orchestrator.stats import ApplicationStats
+from orchestrator.monitors import Monitors
 from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
-from orchestrator.version import __version__
-from orchestrator.watchdog import LoopWatchdog
 
 if TYPE_CHECKING:
     from orchestrator.http.server import HttpServer
@@ -46,6 +41,10 @@ __all__ = ["Application"]
 log = structlog.get_logger("orchestrator.application")
 
 DEFAULT_TIMEOUT = 30.0
+
+COMPONENTS = ("registry", "pool", "router", "workers", "lifecycle", "recycler")
+START_ORDER = ("registry", "pool", "router", "workers", "recycler")
+"""The components the lifecycle starts, in order, after its own supervisor."""
 
 
 class Application:
@@ -102,27 +101,11 @@ class Application:
             connection_idle_timeout=s.connection_idle_timeout, events=self.events.publish,
         )  # fmt: skip
         self._job_ids = itertools.count(1)
-        self._inflight = 0
-        self._drained = asyncio.Event()
-        self._drained.set()
+        self.in_flight = InFlight()
         self._stopping: asyncio.Task[None] | None = None
-        self._hurry = asyncio.Event()
-        self._http: HttpServer | None = None
-        if self.http_settings.enable_http:  # aiohttp is imported only when HTTP is on
-            from orchestrator.http.server import HttpServer
-
-            self._http = HttpServer(self, self.http_settings, clock=self.clock)
-        self.loop_lag = LoopLagMonitor()
-        self.gc_pauses = GcPauses()
-        self.gc_policy = GcPolicy(self.gc_pauses, freeze=s.gc_freeze,
-                                  threshold0=s.gc_gen0_threshold)  # fmt: skip
-        self.watchdog = (
-            LoopWatchdog(s.blocked_loop_threshold, events=self.events.publish)
-            if s.blocked_loop_threshold is not None
-            else None
-        )
-        self.health_watch = HealthWatcher(
-            self._health_now, self.clock, events=self.events.publish, tick=self.jobs.flush,
+        self._http = HttpStage(self, self.http_settings, self.clock)
+        self.monitors = Monitors(
+            s, self.health, self.clock, events=self.events.publish, tick=self.jobs.flush,
             stopping=lambda: self.lifecycle.state in (State.DRAINING, State.STOPPING),
         )  # fmt: skip
 
@@ -133,36 +116,33 @@ class Application:
         Raises:
             NotRunning: when HTTP is disabled (``enable_http=False``).
         """
-        if self._http is None:
+        if self._http.server is None:
             raise NotRunning("HTTP is disabled (enable_http=False)")
-        return self._http
+        return self._http.server
 
     @property
     def http_port(self) -> int | None:
         """The bound HTTP port, or None when HTTP is disabled, failed or stopped."""
-        return self._http.port if self._http is not None else None
+        return self._http.port
 
     @property
     def http_url(self) -> str | None:
         """``http://host:port`` of the HTTP API, or None."""
-        return self._http.url if self._http is not None else None
+        return self._http.url
 
     # -- composition -----------------------------------------------------------------
 
     def components(self) -> dict[str, Component]:
-        """The six components by name, in health-report order."""
-        return {
-            "registry": self.registry,
-            "pool": self.pool,
-            "router": self.router,
-            "workers": self.workers,
-            "lifecycle": self.lifecycle,
-            "recycler": self.recycler,
-        }
+        """The six components by name (each is the attribute of that name), in health-report
+        order."""
+        return {name: getattr(self, name) for name in COMPONENTS}
 
-    def _start_order(self) -> list[tuple[str, Component]]:
-        c = self.components()
-        return [(n, c[n]) for n in ("registry", "pool", "router", "workers", "recycler")]
+    def _start_order(self) -> list[tuple[str, Stage]]:
+        return [(name, getattr(self, name)) for name in START_ORDER]
+
+    def _serving(self) -> list[tuple[str, Stage]]:
+        """What starts once the components run, in order: the monitors, then HTTP."""
+        return [("monitors", self.monitors), ("http", self._http)]
 
     @property
     def state(self) -> State:
@@ -208,16 +188,8 @@ class Application:
             self.jobs.rejected(env.job.id, kind, exc)
             raise
         self.registry.record_submitted(kind)
-        self._inflight += 1
-        if self._inflight == 1:
-            self._drained.clear()
-        future.add_done_callback(self._job_done)
+        self.in_flight.track(future)
         return await future
-
-    def _job_done(self, _: asyncio.Future[Any]) -> None:
-        self._inflight -= 1
-        if self._inflight == 0:
-            self._drained.set()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -232,26 +204,14 @@ class Application:
         if self.lifecycle.state not in (State.CREATED, State.STOPPED, State.FAILED):
             raise NotRunning(f"cannot start: the application is {self.lifecycle.state.value}")
         configure_logging_unless_configured()
-        self._hurry.clear()
+        self.in_flight.rearm()
         try:
-            await self.lifecycle.start_all(self._start_order())
+            await self.lifecycle.start_all(self._start_order(), then=self._serving())
+        except HttpServerError:
+            raise
         except Exception as exc:
             raise StartFailed(f"start failed: {type(exc).__name__}: {exc}") from exc
-        self.lifecycle.transition(State.RUNNING)
-        self._start_monitors()
-        if self._http is not None:
-            try:
-                await self._http.start()
-            except HttpServerError:
-                if self.http_settings.http_required:
-                    self.lifecycle.transition(State.STOPPING)
-                    await self._stop_monitors()
-                    try:
-                        await self.lifecycle.stop_all(self._start_order())
-                    finally:
-                        self.lifecycle.transition(State.FAILED)
-                    raise
-        self.gc_policy.apply()  # see gc_pauses.py: the collections' pauses
+        self.monitors.apply_gc_policy()
         log.info("application_started", name=self.settings.name, workers=self.settings.workers,
                  http_url=self.http_url)  # fmt: skip
 
@@ -277,73 +237,26 @@ class Application:
     async def _stop(self, timeout: float) -> None:
         self.lifecycle.transition(State.DRAINING)
         self.router.stop_intake()
-        http = self._http
-        delay = 0.0
-        if http is not None and http.status == "running":
-            delay = self.http_settings.drain_delay
-            http.drain(seconds=delay)
-        log.info("draining", drain_delay_seconds=delay, jobs_in_flight=self._inflight)
+        delay = self._http.drain()
+        log.info("draining", drain_delay_seconds=delay, jobs_in_flight=self.in_flight.count)
         self.events.publish("draining", {"drain_delay_seconds": delay})
         self.events.close_all()  # event streams end cleanly rather than hold the HTTP stop
-        waits = [self._wait_for_jobs(timeout)]
-        if delay > 0:  # readiness is 503 while the server still answers, for load balancers
-            waits.append(self.clock.sleep(delay))
-        await self._unless_hurried(asyncio.gather(*waits))
+        # readiness is 503 while the server still answers, for load balancers
+        await self.in_flight.drain(timeout, *([self.clock.sleep(delay)] if delay > 0 else []))
         self.lifecycle.transition(State.STOPPING)
         try:
-            try:
-                if http is not None:
-                    await http.stop()
-            finally:
-                await self._stop_monitors()
-                await self.lifecycle.stop_all(self._start_order())
+            await self.lifecycle.stop_all(self._start_order(), then=self._serving())
         finally:
-            self.gc_policy.undo()
             self.lifecycle.transition(State.STOPPED)
             log.info("application_stopped", jobs_completed=self.workers.jobs_completed_total,
                      jobs_failed=self.workers.jobs_failed_total)  # fmt: skip
-
-    def _start_monitors(self) -> None:
-        self.gc_pauses.install()
-        self.loop_lag.start()
-        self.health_watch.start()
-        if self.watchdog is not None:
-            self.watchdog.start()
-
-    async def _stop_monitors(self) -> None:
-        if self.watchdog is not None:
-            self.watchdog.stop()
-        await self.health_watch.stop()
-        self.jobs.flush()
-        await self.loop_lag.stop()
-        self.gc_pauses.uninstall()
-
-    async def _wait_for_jobs(self, timeout: float) -> None:
-        try:
-            async with asyncio.timeout(timeout):
-                await self._drained.wait()
-        except TimeoutError:
-            log.warning(
-                "stop_timeout_expired", timeout_seconds=timeout, jobs_in_flight=self._inflight
-            )
-
-    async def _unless_hurried(self, work: Awaitable[object]) -> None:
-        """Await ``work`` unless ``hurry()`` is called first (then cancel it)."""
-        main = asyncio.ensure_future(work)
-        hurried = asyncio.ensure_future(self._hurry.wait())
-        await asyncio.wait({main, hurried}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (main, hurried):
-            task.cancel()
-        await asyncio.gather(main, hurried, return_exceptions=True)
-        if self._hurry.is_set():
-            log.warning("drain_cut_short", jobs_in_flight=self._inflight)
 
     def hurry(self) -> None:
         """Cut a stop in progress short: skip the rest of the drain delay and job wait.
 
         Jobs still queued or running are then failed with ``NotRunning`` as usual.
         """
-        self._hurry.set()
+        self.in_flight.hurry()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -361,27 +274,10 @@ class Application:
 
     def get_stats(self) -> StatsDict:
         """Every component's stats under its name, plus an ``application`` section."""
-        lc = self.lifecycle
-        application: ApplicationStats = {
-            "name": self.settings.name,
-            "version": __version__,
-            "pid": os.getpid(),
-            "state": lc.state.value,
-            "started_at": utc_iso(lc.started_at) if lc.started_at else None,
-            "uptime_seconds": lc.uptime(),
-            "jobs_in_flight": self._inflight,
-            "event_loop_lag_seconds": self.loop_lag.lag,
-            "event_loop_lag_max_seconds": self.loop_lag.max,
-            "event_loop_blocked_total": self.watchdog.blocked_total if self.watchdog else 0,
-            "log_level": LEVEL.name(),
-            "log_level_reverts_at": utc_iso(LEVEL.until) if LEVEL.until is not None else None,
-            "event_subscribers": self.events.subscribers,
-            "gc": self.gc_pauses.stats(),
-        }
-        stats: StatsDict = {"application": application}
+        stats: StatsDict = {"application": application_stats(self)}
         for name, component in self.components().items():
             stats[name] = component.stats()
-        stats["http"] = self._http.stats() if self._http is not None else {"state": "disabled"}
+        stats["http"] = self._http.stats()
         return stats
 
     def debug_jobs(self, limit: int) -> dict[str, Any]:
@@ -392,15 +288,11 @@ class Application:
         """The settings in force and their sources, secrets redacted (``/debug/config``)."""
         return effective_config(self)
 
-    def _health_now(self) -> HealthReport:
-        checks = [(name, c.health) for name, c in self.components().items()]
-        return aggregate(checks, self.clock.wall())
-
     def health(self) -> HealthReport:
         """Every component's health, and since when (as the background watcher saw it); a
         check that raises counts as unhealthy."""
         checks = [(name, c.health) for name, c in self.components().items()]
-        return aggregate(checks, self.clock.wall(), self.health_watch.since)
+        return aggregate(checks, self.clock.wall(), self.monitors.health_watch.since)
 
     def is_healthy(self) -> bool:
         """Whether every component is healthy; never raises."""

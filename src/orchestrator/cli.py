@@ -9,24 +9,22 @@ import math
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import structlog
 
-from orchestrator.config import CoreSettings, HttpSettings
+from orchestrator.config import CoreSettings, HttpSettings, split_settings
 from orchestrator.environment import env_name, from_env, read_token_file, unknown_variables
 from orchestrator.errors import ConfigError, HttpServerError, OrchestratorError
 from orchestrator.log import configure_logging
 from orchestrator.terminal.options import add_status, add_wait
 from orchestrator.version import __version__
 
-__all__ = ["build_parser", "main", "settings_from"]
+__all__ = ["COMMAND_DEFAULTS", "FLAGS", "Flag", "build_parser", "main", "settings_from"]
 
 log = structlog.get_logger("orchestrator.cli")
-
-CLI_DRAIN_DELAY = 5.0
-"""Seconds ``orchestrator run`` keeps answering (``/ready`` 503) after SIGTERM."""
 
 TOKEN_SOURCES = (
     "tokens come from ORCHESTRATOR_HTTP_TOKEN or --token-file "
@@ -98,14 +96,62 @@ def _seconds(text: str) -> float:
     return _number(text, kind="number of seconds")
 
 
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """A setting that ``orchestrator run`` takes as a flag.
+
+    Args:
+        setting: the settings field; its variable and default are shown in the help.
+        help: what the setting does.
+        parse: reads the flag's value; None makes the flag a switch that sets ``switch``.
+        option: the flag (default: ``--`` and the setting with dashes).
+        switch: the value a switch sets.
+    """
+
+    setting: str
+    help: str
+    parse: Callable[[str], Any] | None = None
+    option: str = ""
+    switch: object = None
+
+    @property
+    def name(self) -> str:
+        """The flag as typed (``--workers``)."""
+        return self.option or "--" + self.setting.replace("_", "-")
+
+
+FLAGS = (
+    Flag("workers", "worker tasks", int),
+    Flag("queue_size", "router capacity", int),
+    Flag("pool_max_size", "most pooled connections", int),
+    Flag("http_port", "HTTP API port; 0 picks a free one", int),
+    Flag("http_host", "HTTP API bind address", str),
+    Flag("enable_http", "do not serve the HTTP API", option="--no-http", switch=False),
+    Flag("drain_delay", "seconds /ready answers 503 before HTTP stops", _seconds),
+)
+"""The flagged settings: one record each drives the parser, the merge and the sources.
+Secrets are never flags: tokens come from the environment or a file."""
+
+COMMAND_DEFAULTS: Mapping[str, object] = {
+    "enable_http": True,
+    "http_required": True,
+    "drain_delay": 5.0,
+}
+"""The command's own defaults, over the settings' ones, where no flag or variable gives a
+value: it serves HTTP, a port it cannot bind stops it, and after SIGTERM ``/ready`` answers
+503 for 5 s while the server still answers."""
+
 _FIELDS = {f.name: f for cls in (CoreSettings, HttpSettings) for f in dataclasses.fields(cls)}
 
 
-def _about(name: str, text: str, default: object = dataclasses.MISSING) -> str:
-    """Help for a settings flag: its text, default (from the settings) and variable."""
-    spec = _FIELDS[name]
-    value = spec.default if default is dataclasses.MISSING else default
-    return f"{text} (default {value}; {env_name(spec)})"
+def _help(flag: Flag) -> str:
+    """A flag's help: its text, and the default (the command's, else the settings') and the
+    variable of its setting."""
+    var = env_name(_FIELDS[flag.setting])
+    if flag.parse is None:
+        return f"{flag.help} ({var}={str(flag.switch).lower()})"
+    default = COMMAND_DEFAULTS.get(flag.setting, _FIELDS[flag.setting].default)
+    return f"{flag.help} (default {default}; {var})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,11 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the demo application with its HTTP API.",
         epilog=RUN_EPILOG,
     )
-    run.add_argument("--workers", type=int, help=_about("workers", "worker tasks"))
-    run.add_argument("--queue-size", type=int, help=_about("queue_size", "router capacity"))
-    run.add_argument(
-        "--pool-max-size", type=int, help=_about("pool_max_size", "most pooled connections")
-    )
+    for flag in FLAGS:
+        if flag.parse is None:
+            run.add_argument(flag.name, dest=flag.setting, action="store_const",
+                             const=flag.switch, help=_help(flag))  # fmt: skip
+        else:
+            run.add_argument(flag.name, dest=flag.setting, type=flag.parse, help=_help(flag))
     run.add_argument(
         "--rate",
         type=_rate,
@@ -142,20 +189,6 @@ def build_parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=10.0,
         help="seconds jobs in flight get at shutdown (default 10)",
-    )
-    run.add_argument(
-        "--http-port", type=int, help=_about("http_port", "HTTP API port; 0 picks a free one")
-    )
-    run.add_argument("--http-host", help=_about("http_host", "HTTP API bind address"))
-    run.add_argument(
-        "--no-http",
-        action="store_true",
-        help="do not serve the HTTP API (ORCHESTRATOR_HTTP_ENABLED=false)",
-    )
-    run.add_argument(
-        "--drain-delay",
-        type=_seconds,
-        help=_about("drain_delay", "seconds /ready answers 503 before HTTP stops", CLI_DRAIN_DELAY),
     )
     run.add_argument(
         "--token-file",
@@ -182,69 +215,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-_FLAGS = {
-    "workers": "--workers",
-    "queue_size": "--queue-size",
-    "pool_max_size": "--pool-max-size",
-    "http_port": "--http-port",
-    "http_host": "--http-host",
-    "drain_delay": "--drain-delay",
-}
-
-
-def _given(args: argparse.Namespace, *names: str) -> dict[str, Any]:
-    return {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-
-
 def settings_from(
     args: argparse.Namespace, environ: Mapping[str, str]
-) -> tuple[CoreSettings, HttpSettings]:
-    """Settings from flags (when given) over ``ORCHESTRATOR_*`` variables over defaults.
-
-    The command serves HTTP unless ``--no-http`` or ``ORCHESTRATOR_HTTP_ENABLED=false``, and
-    a port it cannot bind stops it (``ORCHESTRATOR_HTTP_REQUIRED=false`` runs on without).
+) -> tuple[CoreSettings, HttpSettings, dict[str, str]]:
+    """Settings from flags (when given) over ``ORCHESTRATOR_*`` variables over the command's
+    defaults over the settings' defaults, and where each came from, for ``/debug/config``:
+    ``flag``, ``environment``, ``file`` (the token file) or ``command`` (one of
+    ``COMMAND_DEFAULTS``); the settings missing from the sources are at their default.
 
     Raises:
         ConfigError: on an invalid value, naming its flag or variable.
     """
-    core_flags = _given(args, "workers", "queue_size", "pool_max_size")
-    http = _given(args, "http_port", "http_host", "drain_delay")
-    flags = {**core_flags, **http}
-    if "drain_delay" not in http and "ORCHESTRATOR_HTTP_DRAIN_DELAY" not in environ:
-        http["drain_delay"] = CLI_DRAIN_DELAY
-    if "ORCHESTRATOR_HTTP_REQUIRED" not in environ:
-        http["http_required"] = True
+    sources = {name: "environment" for name, f in _FIELDS.items() if env_name(f) in environ}
+    given = {name: value for name, value in COMMAND_DEFAULTS.items() if name not in sources}
+    sources.update(dict.fromkeys(given, "command"))
+    flagged = {f.setting: f for f in FLAGS if getattr(args, f.setting) is not None}
+    given.update({name: getattr(args, name) for name in flagged})
+    sources.update(dict.fromkeys(flagged, "flag"))
     token_file = args.token_file or environ.get("ORCHESTRATOR_HTTP_TOKEN_FILE")
     if token_file:
-        http["http_token"] = read_token_file(token_file)
-    if args.no_http:
-        http["enable_http"] = False
-    elif "ORCHESTRATOR_HTTP_ENABLED" not in environ:
-        http["enable_http"] = True
+        given["http_token"], sources["http_token"] = read_token_file(token_file), "file"
+    core, http = split_settings(given)
     try:
-        return from_env(CoreSettings, environ, **core_flags), from_env(
-            HttpSettings, environ, **http
-        )
+        return (from_env(CoreSettings, environ, **core), from_env(HttpSettings, environ, **http),
+                sources)  # fmt: skip
     except ConfigError as exc:
-        if exc.setting in flags:
-            raise ConfigError(f"{_FLAGS[exc.setting]}: {exc}", setting=exc.setting) from None
+        if exc.setting in flagged:
+            raise ConfigError(f"{flagged[exc.setting].name}: {exc}", setting=exc.setting) from None
         raise
-
-
-def sources_from(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
-    """Where each setting the command sets came from, for ``/debug/config``: ``flag``,
-    ``environment``, ``file`` (the token file) or ``command`` (this command's own default,
-    e.g. HTTP on and required); the settings missing here are at their default."""
-    fields = (*dataclasses.fields(CoreSettings), *dataclasses.fields(HttpSettings))
-    sources = {f.name: "environment" for f in fields if env_name(f) in environ}
-    sources.update(dict.fromkeys(_given(args, *_FLAGS), "flag"))
-    for name in ("drain_delay", "http_required", "enable_http"):
-        sources.setdefault(name, "command")
-    if args.no_http:
-        sources["enable_http"] = "flag"
-    if args.token_file or environ.get("ORCHESTRATOR_HTTP_TOKEN_FILE"):
-        sources["http_token"] = "file"
-    return sources
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -264,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_wait(args, os.environ)
     try:
-        settings, http = settings_from(args, os.environ)
+        settings, http, sources = settings_from(args, os.environ)
     except ConfigError as exc:
         print(f"orchestrator: error: {exc}", file=sys.stderr)
         return 2
@@ -279,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from orchestrator.run import run_command  # the demo, the application and aiohttp
 
     try:
-        return run_command(args, settings, http, sink, sources=sources_from(args, os.environ))
+        return run_command(args, settings, http, sink, sources=sources)
     except HttpServerError as exc:
         print(
             f"orchestrator: error: {exc} (choose another with --http-port or --http-host, "

@@ -1,17 +1,43 @@
-"""What an application tells a debugging operator: its jobs in flight and its settings."""
+"""What an application tells about itself beyond its components' stats: its own stats
+section, and for a debugging operator its jobs in flight and its settings."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import TYPE_CHECKING, Any
+
+from orchestrator.clock import utc_iso
+from orchestrator.log_level import LEVEL
+from orchestrator.stats import ApplicationStats
+from orchestrator.version import __version__
 
 if TYPE_CHECKING:
     from orchestrator.application import Application
 
-__all__ = ["effective_config", "jobs_report"]
+__all__ = ["application_stats", "effective_config", "jobs_report"]
 
 SECRETS = frozenset({"http_token"})
 """Settings shown only as a count."""
+
+
+def application_stats(app: Application) -> ApplicationStats:
+    """The ``application`` section of the stats: identity, state, jobs in flight, the
+    monitors' figures, the log level and the event subscribers."""
+    lc = app.lifecycle
+    return {
+        "name": app.settings.name,
+        "version": __version__,
+        "pid": os.getpid(),
+        "state": lc.state.value,
+        "started_at": utc_iso(lc.started_at) if lc.started_at else None,
+        "uptime_seconds": lc.uptime(),
+        "jobs_in_flight": app.in_flight.count,
+        **app.monitors.stats(),
+        "log_level": LEVEL.name(),
+        "log_level_reverts_at": utc_iso(LEVEL.until) if LEVEL.until is not None else None,
+        "event_subscribers": app.events.subscribers,
+    }
 
 
 def jobs_report(app: Application, limit: int) -> dict[str, Any]:

@@ -23,6 +23,7 @@ __all__ = [
     "LastError",
     "LatencyStats",
     "LifecycleStats",
+    "MonitorStats",
     "PoolStats",
     "RecyclerStats",
     "RegistryStats",
@@ -67,7 +68,14 @@ class GcStats(TypedDict):
     longest_pause_seconds: float
 
 
-class ApplicationStats(TypedDict):
+class MonitorStats(TypedDict):
+    event_loop_lag_seconds: float
+    event_loop_lag_max_seconds: float
+    event_loop_blocked_total: int
+    gc: GcStats
+
+
+class ApplicationStats(MonitorStats):
     name: str
     version: str
     pid: int
@@ -75,13 +83,9 @@ class ApplicationStats(TypedDict):
     started_at: str | None
     uptime_seconds: float
     jobs_in_flight: int
-    event_loop_lag_seconds: float
-    event_loop_lag_max_seconds: float
-    event_loop_blocked_total: int
     log_level: str
     log_level_reverts_at: str | None
     event_subscribers: int
-    gc: GcStats
 
 
 class LatencyStats(TypedDict):

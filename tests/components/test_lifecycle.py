@@ -98,6 +98,34 @@ async def test_stop_all_without_errors_returns(clock: FakeClock) -> None:
     assert events == ["stop:b", "stop:a"]
 
 
+async def test_then_starts_once_running_and_stops_first(clock: FakeClock) -> None:
+    """The parts of ``then`` start after the components, once the state is running, and
+    stop before them, in reverse."""
+    events: list[str] = []
+    lifecycle = Lifecycle(clock)
+    parts = steps(Recorded("a", events), Recorded("b", events))
+    then = steps(Recorded("m", events), Recorded("h", events))
+    await lifecycle.start_all(parts, then=then)
+    assert lifecycle.state is State.RUNNING
+    await lifecycle.stop_all(parts, then=then)
+    assert events == ["start:a", "start:b", "start:m", "start:h",
+                      "stop:h", "stop:m", "stop:b", "stop:a"]  # fmt: skip
+
+
+async def test_a_failure_in_then_rolls_everything_back(clock: FakeClock) -> None:
+    """A part of ``then`` that fails to start stops every started part and component in
+    reverse, past a failure to stop; the state goes running → stopping → failed."""
+    events: list[str] = []
+    lifecycle = Lifecycle(clock)
+    parts = steps(Recorded("a", events), Recorded("b", events, fail_stop=True))
+    then = steps(Recorded("m", events), Recorded("h", events, fail_start=True))
+    with pytest.raises(RuntimeError, match="h cannot start"):
+        await lifecycle.start_all(parts, then=then)
+    assert events == ["start:a", "start:b", "start:m", "start:h", "stop:m", "stop:b", "stop:a"]
+    states = [t["state"] for t in lifecycle.stats()["transitions"]]
+    assert states == ["created", "starting", "running", "stopping", "failed"]
+
+
 async def test_transitions_are_recorded_with_uptime(clock: FakeClock) -> None:
     """Each transition is kept in stats; uptime counts from entering running."""
     lifecycle = Lifecycle(clock)

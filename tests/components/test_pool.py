@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 
 import pytest
 
@@ -50,6 +51,34 @@ async def make_pool() -> AsyncIterator[PoolMaker]:
     yield make
     for pool in made:
         await pool.stop()
+
+
+@dataclass
+class Contended:
+    """A started pool of one connection: ``held`` is in use, ``waiting`` an acquire for it."""
+
+    pool: ConnectionPool
+    held: PooledConnection
+    waiting: asyncio.Future[PooledConnection]
+
+
+ContendedMaker = Callable[..., Awaitable[Contended]]
+
+
+@pytest.fixture
+def contended(factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker) -> ContendedMaker:
+    """``await contended(min_size=0)``: a started pool of one connection, held, and an acquire
+    waiting for it (counted in the stats)."""
+
+    async def make(*, min_size: int = 0) -> Contended:
+        pool = make_pool(factory, clock, min_size=min_size, max_size=1)
+        await pool.start()
+        held = await pool.acquire()
+        waiting = asyncio.ensure_future(pool.acquire())
+        await until(lambda: pool.stats()["waiting"] == 1)
+        return Contended(pool, held, waiting)
+
+    return make
 
 
 def raw(pc: PooledConnection) -> FakeConnection:
@@ -118,18 +147,12 @@ async def test_acquire_creates_on_demand_up_to_max_size(
     assert first.uses == 2
 
 
-async def test_a_waiter_gets_the_next_released_connection(
-    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
-) -> None:
+async def test_a_waiter_gets_the_next_released_connection(contended: ContendedMaker) -> None:
     """When the pool is at max_size, a waiting acquire gets the connection released next."""
-    pool = make_pool(factory, clock, max_size=1)
-    await pool.start()
-    held = await pool.acquire()
-    waiting = asyncio.ensure_future(pool.acquire())
-    await until(lambda: pool.stats()["waiting"] == 1)
-    pool.release(held)
-    assert (await waiting) is held
-    assert pool.stats()["waiting"] == 0
+    c = await contended()
+    c.pool.release(c.held)
+    assert (await c.waiting) is c.held
+    assert c.pool.stats()["waiting"] == 0
 
 
 async def test_acquire_timeout_starves_then_recovers_after_the_window(
@@ -323,17 +346,14 @@ async def test_retire_during_a_ping_is_safe(
 
 
 async def test_retire_during_a_hand_over_is_safe(
-    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
+    factory: FakeFactory, contended: ContendedMaker
 ) -> None:
     """Retiring a connection just handed to a waiter lets the waiter use it, then closes it."""
-    pool = make_pool(factory, clock, max_size=1)
-    await pool.start()
-    pc = await pool.acquire()
-    waiting = asyncio.ensure_future(pool.acquire())
-    await until(lambda: pool.stats()["waiting"] == 1)
+    c = await contended()
+    pool, pc = c.pool, c.held
     pool.release(pc)
     assert pool.retire(pc.id, "max_uses")
-    assert (await waiting) is pc
+    assert (await c.waiting) is pc
     pool.release(pc)
     await settle()
     assert factory.closed == [raw(pc)]
@@ -380,20 +400,17 @@ async def test_stats_report_ages_and_idle_time(
 
 
 async def test_stop_fails_waiters_and_closes_every_connection(
-    factory: FakeFactory, clock: FakeClock, make_pool: PoolMaker
+    factory: FakeFactory, contended: ContendedMaker
 ) -> None:
     """stop() fails waiting acquires with NotRunning and closes idle and in-use connections."""
-    pool = make_pool(factory, clock, min_size=1, max_size=1)
-    await pool.start()
-    held = await pool.acquire()
-    waiting = asyncio.ensure_future(pool.acquire())
-    await until(lambda: pool.stats()["waiting"] == 1)
+    c = await contended(min_size=1)
+    pool = c.pool
     await pool.stop()
     with pytest.raises(NotRunning):
-        await waiting
+        await c.waiting
     assert factory.live == []
     assert pool.stats()["size"] == 0
-    pool.release(held)  # a late release after stop is harmless
+    pool.release(c.held)  # a late release after stop is harmless
     await settle()
     assert pool.stats()["size"] == 0
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import aiohttp
 import pytest
@@ -63,6 +63,37 @@ async def test_port_in_use_with_http_required_raises(held_port: int, clock: Fake
     assert app.workers.health().healthy is False
     assert app.router.accepting is False
     assert app.recycler.stats()["running"] is False
+
+
+async def test_http_required_rolls_every_component_back_in_reverse(
+    held_port: int, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bind failure with http_required stops every started part in reverse, goes on past a
+    component that fails to stop, and raises the bind error itself."""
+    app = make_app(clock, http=True, http_port=held_port, http_required=True)
+    stopped: list[str] = []
+    for name, component in app.components().items():
+        stop = component.stop
+
+        async def recording(name: str = name, stop: Callable[[], Awaitable[None]] = stop) -> None:
+            stopped.append(name)
+            await stop()
+            if name == "pool":
+                raise RuntimeError("pool cannot stop")
+
+        monkeypatch.setattr(component, "stop", recording)
+    with (
+        structlog.testing.capture_logs() as logs,
+        pytest.raises(HttpServerError, match="EADDRINUSE"),
+    ):
+        await app.start()
+    assert stopped == ["recycler", "workers", "router", "pool", "registry", "lifecycle"]
+    failed = [e["component"] for e in logs if e["event"] == "component_stop_failed"]
+    assert failed == ["pool"]
+    states = [t["state"] for t in app.get_stats()["lifecycle"]["transitions"]]
+    assert states == ["created", "starting", "running", "stopping", "failed"]
+    assert app.get_stats()["application"]["gc"]["frozen_objects"] == 0
+    assert app.get_stats()["http"]["state"] == "failed"
 
 
 async def test_bad_host_fails_cleanly(clock: FakeClock) -> None:

@@ -40,7 +40,7 @@ from orchestrator.http.concerns.auth import TokenAuth
 from orchestrator.http.concerns.rate_limit import RateLimiter
 from orchestrator.http.keys import ROUTE_TABLE, SETTINGS
 from orchestrator.http.route import Route, public_paths
-from tests.fakes import FakeFactory, make_app
+from tests.fakes import FakeFactory, make_app, reaped
 from tests.http.helpers import CANARY
 
 # -- rate limiting under attack ------------------------------------------------------------
@@ -97,28 +97,23 @@ async def attack_round(base: str, attacker_ip: str, neighbour_ip: str) -> Round:
     )  # fmt: skip
     assert attacker.stdin is not None
     assert attacker.stdout is not None
-    try:
-        async with aiohttp.ClientSession() as neighbour, asyncio.timeout(20):
-            await timed(neighbour, f"{base}/live", neighbour_ip)  # connect: not measured
-            baseline = [
-                (await timed(neighbour, f"{base}/stats", neighbour_ip))[2] for _ in range(TIMED)
-            ]
-            assert await attacker.stdout.readline() == b"ready\n"
-            attacker.stdin.write(b"go\n")
-            async with asyncio.timeout(3.0):  # held until capacity frees up, it would take 9 s
-                assert await attacker.stdout.readline() == b"started\n"
-                report = asyncio.ensure_future(attacker.stdout.readline())
-                during = []
-                for _ in range(TIMED):  # within the neighbour's budget: 2 * TIMED <= burst
-                    if report.done():
-                        break
-                    during.append(await timed(neighbour, f"{base}/stats", neighbour_ip))
-                flood = orjson.loads(await report)
-            assert await attacker.wait() == 0
-    finally:
-        if attacker.returncode is None:
-            attacker.kill()
-            await attacker.wait()
+    async with reaped(attacker), aiohttp.ClientSession() as neighbour, asyncio.timeout(20):
+        await timed(neighbour, f"{base}/live", neighbour_ip)  # connect: not measured
+        baseline = [
+            (await timed(neighbour, f"{base}/stats", neighbour_ip))[2] for _ in range(TIMED)
+        ]
+        assert await attacker.stdout.readline() == b"ready\n"
+        attacker.stdin.write(b"go\n")
+        async with asyncio.timeout(3.0):  # held until capacity frees up, it would take 9 s
+            assert await attacker.stdout.readline() == b"started\n"
+            report = asyncio.ensure_future(attacker.stdout.readline())
+            during = []
+            for _ in range(TIMED):  # within the neighbour's budget: 2 * TIMED <= burst
+                if report.done():
+                    break
+                during.append(await timed(neighbour, f"{base}/stats", neighbour_ip))
+            flood = orjson.loads(await report)
+        assert await attacker.wait() == 0
     results = [tuple(r) for r in flood["results"]]
     return Round(flood["start"], flood["end"], results, baseline, during)
 

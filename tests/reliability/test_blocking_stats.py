@@ -95,7 +95,7 @@ async def test_blocking_handler_shows_as_event_loop_lag(session: aiohttp.ClientS
         await app.submit("block")
         # The monitor's timer was due during the block: it fires within a few loop turns.
         # Its 250 ms sleep started at most 250 ms before the block, so it is >= 150 ms late.
-        await until(lambda: app.loop_lag.lag >= 0.15)
+        await until(lambda: app.monitors.loop_lag.lag >= 0.15)
         lag = app.get_stats()["application"]["event_loop_lag_seconds"]
         assert 0.15 <= lag < 1.0
         async with session.get(f"{app.http_url}/metrics") as resp:

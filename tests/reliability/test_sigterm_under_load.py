@@ -26,6 +26,7 @@ import aiohttp
 import orjson
 import pytest
 
+from tests.fakes import reaped
 from tests.test_cli import COMMAND, clean_env
 
 URL_LINE = re.compile(r"HTTP API on (http://127\.0\.0\.1:\d+)")
@@ -192,7 +193,7 @@ async def test_sigterm_under_full_speed_polling(tmp_path: Path) -> None:
             env=env, stdout=asyncio.subprocess.PIPE, stderr=stderr,
         )  # fmt: skip
     assert proc.stdout is not None
-    try:
+    async with reaped(proc):
         async with asyncio.timeout(30):
             line = (await proc.stdout.readline()).decode()
         match = URL_LINE.search(line)
@@ -210,10 +211,6 @@ async def test_sigterm_under_full_speed_polling(tmp_path: Path) -> None:
         exited_after = time.monotonic() - sigterm_at
         async with asyncio.timeout(15):
             await asyncio.gather(*pollers)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
     assert code == 0, out
     assert exited_after < DRAIN_DELAY + SHUTDOWN_TIMEOUT + 2.0

@@ -18,11 +18,24 @@ from orchestrator.health import ComponentHealth
 from orchestrator.state import State
 from orchestrator.stats import LifecycleStats
 from orchestrator.tasks import cancel_and_wait
-from orchestrator.types import Clock, Component
+from orchestrator.types import Clock
 
-__all__ = ["Lifecycle", "State"]
+__all__ = ["Lifecycle", "Stage", "State", "Steps"]
 
 log = structlog.get_logger("orchestrator.lifecycle")
+
+
+class Stage(Protocol):
+    """What the lifecycle starts in order and stops in reverse: a component, the monitors, the
+    HTTP server."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+Steps = Sequence[tuple[str, Stage]]
+"""Named stages, in start order."""
 
 
 class Respawner(Protocol):
@@ -112,39 +125,66 @@ class Lifecycle:
             self._target.respawn(worker_id)
             log.info("worker_restart_scheduled", worker_id=worker_id, delay_seconds=delay)
 
-    async def start_all(self, steps: Sequence[tuple[str, Component]]) -> None:
-        """Start the supervisor, then each component in order.
+    async def start_all(self, steps: Steps, *, then: Steps = ()) -> None:
+        """Start the supervisor, then each component of ``steps`` in order.
+
+        ``then`` are the parts that serve a running application (the monitors, the HTTP
+        server): the state enters ``running`` after the components and they start in order
+        after it. Without them, entering ``running`` is the caller's. The lifecycle logs the
+        components' starts and stops and any failure to stop; the parts of ``then`` log their
+        own starts and stops.
 
         If a step fails, everything already started is stopped in reverse, the state
         becomes ``failed`` and the error is re-raised.
         """
         self.transition(State.STARTING)
         await self.start()
-        started: list[tuple[str, Component]] = []
+        started: list[tuple[str, Stage]] = []
         for name, component in steps:
             try:
                 await component.start()
             except BaseException as exc:
                 log.error("component_start_failed", component=name, error=repr(exc))
-                await self._stop_each(reversed(started))
-                await self.stop()
-                self.transition(State.FAILED)
+                await self._roll_back(started, [])
                 raise
             started.append((name, component))
             log.debug("component_started", component=name)
+        if not then:
+            return
+        self.transition(State.RUNNING)
+        serving: list[tuple[str, Stage]] = []
+        for name, part in then:
+            try:
+                await part.start()
+            except BaseException:
+                self.transition(State.STOPPING)
+                await self._roll_back(started, serving)
+                raise
+            serving.append((name, part))
 
-    async def stop_all(self, steps: Sequence[tuple[str, Component]]) -> None:
-        """Stop each component in reverse order, then the supervisor.
+    async def _roll_back(self, steps: Steps, then: Steps) -> None:
+        """Stop what a failed start had started, in reverse; errors are logged, not raised."""
+        await self._stop_each(reversed(then), quiet=True)
+        await self._stop_each(reversed(steps))
+        await self.stop()
+        self.transition(State.FAILED)
+
+    async def stop_all(self, steps: Steps, *, then: Steps = ()) -> None:
+        """Stop each part of ``then`` in reverse, each component in reverse, then the
+        supervisor (``steps`` and ``then`` as given to :meth:`start_all`).
 
         Raises:
-            ExceptionGroup: of every error met, after every component was asked to stop.
+            ExceptionGroup: of every error met, after every part was asked to stop.
         """
-        errors = await self._stop_each(reversed(steps))
+        errors = await self._stop_each(reversed(then), quiet=True)
+        errors += await self._stop_each(reversed(steps))
         await self.stop()
         if errors:
             raise ExceptionGroup("errors while stopping components", errors)
 
-    async def _stop_each(self, steps: Iterable[tuple[str, Component]]) -> list[Exception]:
+    async def _stop_each(
+        self, steps: Iterable[tuple[str, Stage]], *, quiet: bool = False
+    ) -> list[Exception]:
         errors: list[Exception] = []
         for name, component in steps:
             try:
@@ -153,7 +193,8 @@ class Lifecycle:
                 log.error("component_stop_failed", component=name, error=repr(exc))
                 errors.append(exc)
             else:
-                log.debug("component_stopped", component=name)
+                if not quiet:
+                    log.debug("component_stopped", component=name)
         return errors
 
     async def start(self) -> None:
