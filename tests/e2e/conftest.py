@@ -1,4 +1,5 @@
-"""Fixtures for browser tests: a Chromium binary and the demo application serving HTTP."""
+"""Fixtures for browser tests: a Chromium binary, a page driven over DevTools and the demo
+application serving HTTP."""
 
 from __future__ import annotations
 
@@ -6,13 +7,14 @@ import asyncio
 import os
 import random
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from orchestrator import Application
 from orchestrator.demo import DemoConnectionFactory, build_demo_app
-from tests.e2e.browser import find_chromium
+from tests.e2e.browser import DevTools, find_chromium
 from tests.e2e.demo import DemoFactory
 
 
@@ -25,6 +27,14 @@ def chromium() -> str:
             pytest.fail("no chromium binary found, and CI must run the browser tests")
         pytest.skip("no chromium binary found (apt-get install chromium)")
     return binary
+
+
+@pytest.fixture
+async def browser(chromium: str, tmp_path: Path) -> AsyncIterator[DevTools]:
+    """A headless Chromium at 1280x800 driven over DevTools, closed after the test."""
+    devtools = await DevTools.launch(chromium, tmp_path / "profile")
+    yield devtools
+    await devtools.close()
 
 
 @pytest.fixture

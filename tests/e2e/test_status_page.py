@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -38,14 +37,6 @@ def png_size(png: bytes) -> tuple[int, int]:
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", png[16:24])
     return width, height
-
-
-@pytest.fixture
-async def browser(chromium: str, tmp_path: Path) -> AsyncIterator[DevTools]:
-    """A headless Chromium at 1280x800 driven over DevTools, closed after the test."""
-    devtools = await DevTools.launch(chromium, tmp_path / "profile")
-    yield devtools
-    await devtools.close()
 
 
 async def test_page_shows_health_and_jobs_then_a_failing_component(

@@ -299,9 +299,12 @@
           const value = row[col.key];
           const text = col.format ? col.format(value, row) : value === null || value === undefined ? "–" : String(value);
           const classes = [col.numeric ? "num" : "", col.cls ? col.cls(value, row) : ""].join(" ").trim();
+          // A clamped cell shows three lines of a long text; hover or focus shows the rest.
+          const clamped = col.clamp && value !== null && value !== undefined;
           return h(i === 0 ? "th" : "td", {
-            scope: i === 0 ? "row" : null, className: classes || null, text, "data-label": col.label,
-          });
+            scope: i === 0 ? "row" : null, className: classes || null, text: clamped ? null : text,
+            "data-label": col.label, title: col.title ? col.title(value, row) : null,
+          }, clamped ? [h("span", { className: "reason-text", text, tabindex: "0" })] : []);
         });
         return h("tr", null, cells);
       }));
@@ -315,11 +318,34 @@
     { key: "state", label: "State", cls: stateClass },
     { key: "jobs_total", label: "Jobs", numeric: true, format: count },
     { key: "failed_total", label: "Failed", numeric: true, format: count },
-    { key: "current_job", label: "Current job", numeric: true, format: (v) => (v === null ? "–" : "#" + v) },
-    { key: "job_seconds", label: "Running for", numeric: true, format: duration },
+    { key: "job_id", label: "Current job", format: (v, row) => jobText(row.current_job) },
+    { key: "running_seconds", label: "Running for", numeric: true, format: duration },
     { key: "age_seconds", label: "Age", numeric: true, format: duration },
-    { key: "last_error", label: "Last error", format: (v) => v || "–", cls: (v) => (v ? "error-text" : "") },
+    { key: "error_text", label: "Last error", cls: (v) => (v ? "error-text wrap-text" : ""),
+      title: (v, row) => errorTitle(row.last_error), clamp: true },
   ], state.sort.workers, "No workers listed.");
+
+  function jobText(job) {
+    if (!job) return "–";
+    return "#" + job.id + " " + job.kind + (job.attempt > 1 ? " (attempt " + job.attempt + ")" : "");
+  }
+
+  function errorTitle(error) {
+    if (!error) return null;
+    return (error.job_id === null ? "" : "job #" + error.job_id + " ") + "at " + isoClock(error.at);
+  }
+
+  // A /stats/workers entry as a table row: its fields, plus a flat sort key for the job in
+  // hand and for the last error (both objects, or null).
+  function workerRow(w) {
+    const job = w.current_job;
+    const error = w.last_error;
+    return Object.assign({}, w, {
+      job_id: job ? job.id : null,
+      running_seconds: job ? job.running_seconds : null,
+      error_text: error ? error.type + ": " + error.message : null,
+    });
+  }
 
   const connectionsTable = new SortableTable(byId("connections-table"), [
     { key: "id", label: "ID", numeric: true },
@@ -489,7 +515,7 @@
   function renderWorkers(workers) {
     setText(byId("workers-summary"), count(workers.alive) + " alive of " + count(workers.count) + " · "
       + count(workers.busy) + " busy · " + count(workers.deaths_total) + " deaths");
-    workersTable.render(workers.workers || []);
+    workersTable.render((workers.workers || []).map(workerRow));
     omitted("workers-omitted", workers.workers_omitted, "workers");
   }
 
@@ -525,7 +551,8 @@
   }
 
   function byReason(map) {
-    const entries = Object.entries(map || {});
+    // Every reason is listed from 0: name only those that happened.
+    const entries = Object.entries(map || {}).filter(([, n]) => n > 0);
     if (!entries.length) return "none";
     return entries.map(([reason, n]) => reason + ": " + count(n)).join(", ");
   }
