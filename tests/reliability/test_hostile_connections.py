@@ -67,6 +67,38 @@ async def test_slow_request_head_closed_after_header_timeout(guarded: Applicatio
     assert guarded.get_stats()["http"]["connections"]["header_timeouts_total"] == 1
 
 
+@pytest.mark.parametrize("after_a_response", [False, True], ids=["first-head", "next-head"])
+async def test_slow_head_is_the_header_timeouts_even_with_a_shorter_keepalive(
+    clock: FakeClock, after_a_response: bool
+) -> None:
+    """A head on its way is the header timeout's, not the keep-alive timer's: the connection
+    is not cut before http_header_timeout, and the close is counted as a header timeout.
+
+    aiohttp arms its idle timer at connect and after each response; when it closed the
+    connection first, the head went uncounted (with equal timeouts this raced under load).
+    """
+    header_timeout = 0.5
+    app = make_app(clock, http=True, http_header_timeout=header_timeout,
+                   http_keepalive_timeout=0.05, rate_limit=None)  # fmt: skip
+    await app.start()
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        reader, writer = await connect(app)
+        if after_a_response:
+            writer.write(HEAD)
+            assert (await read_response(reader))[0] == 200
+            started = loop.time()
+        writer.write(b"GET /health HTTP/1.1\r\nHo")
+        assert await closed_by_server(reader)
+        closed_after = loop.time() - started
+        writer.close()
+        assert closed_after >= header_timeout
+        assert app.get_stats()["http"]["connections"]["header_timeouts_total"] == 1
+    finally:
+        await app.stop(timeout=1.0)
+
+
 async def test_silent_connection_closed_after_header_timeout(guarded: Application) -> None:
     """A connection that never sends a byte is closed too."""
     reader, writer = await connect(guarded)

@@ -135,6 +135,13 @@ class GuardedRequestHandler(RequestHandler):
 
     def _arm(self) -> None:
         if self._header_timer is None:
+            # While a head is awaited the header timeout governs, not aiohttp's idle timer
+            # (armed at connect and after each response; it re-arms after the next one):
+            # with both running, a shorter keep-alive cut slow heads, and equal ones raced
+            # to close the connection, leaving it uncounted when the idle timer won.
+            if self._keepalive_handle is not None:
+                self._keepalive_handle.cancel()
+                self._keepalive_handle = None
             self._header_timer = self._loop.call_later(
                 self.guard.header_timeout, self._on_header_timeout
             )
