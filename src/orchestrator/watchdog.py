@@ -4,8 +4,10 @@ The loop beats a heartbeat every ``threshold / 4`` seconds; a daemon thread chec
 often. When the loop has not beaten for ``threshold`` seconds, the thread logs
 ``event_loop_blocked`` (warning) with how long so far and the loop thread's current stack
 (``sys._current_frames()``), once per episode; the first heartbeat after it logs
-``event_loop_unblocked`` with the total. A healthy loop costs one timer callback and one
-thread wake-up per ``threshold / 4``.
+``event_loop_unblocked`` with the total. A lock keeps the two in that order, in the log and
+on the event bus, when the loop resumes while the thread is still telling the block. A
+healthy loop costs one timer callback, one uncontended lock and one thread wake-up per
+``threshold / 4``.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class LoopWatchdog:
         self._loop_thread: int | None = None
         self._handle: asyncio.TimerHandle | None = None
         self._stop = threading.Event()
+        self._telling = threading.Lock()  # a block is told whole before its end is
         self._thread: threading.Thread | None = None
         self.blocked_total = 0
         self.longest_block_seconds = 0.0
@@ -78,39 +81,39 @@ class LoopWatchdog:
 
     def _heartbeat(self) -> None:
         now = time.monotonic()
-        since = self._blocked_since
-        if since is not None:  # the first beat after a block: it is over
-            self._blocked_since = None
-            total = now - since
-            self.longest_block_seconds = max(self.longest_block_seconds, total)
-            log.info("event_loop_unblocked", blocked_seconds=round(total, 3))
-            self._notify("event_loop_unblocked", {"blocked_seconds": round(total, 3)})
-        self._last = now
-        assert self._loop is not None
-        self._handle = self._loop.call_later(self._beat, self._heartbeat)
+        loop = self._loop
+        assert loop is not None
+        with self._telling:
+            since = self._blocked_since
+            if since is not None:  # the first beat after a block: it is over
+                self._blocked_since = None
+                total = round(now - since, 3)
+                self.longest_block_seconds = max(self.longest_block_seconds, now - since)
+                log.info("event_loop_unblocked", blocked_seconds=total)
+                if self._events is not None:  # queued after the thread's event_loop_blocked
+                    loop.call_soon(self._events, "event_loop_unblocked", {"blocked_seconds": total})
+            self._last = now
+        self._handle = loop.call_later(self._beat, self._heartbeat)
 
     def _watch(self) -> None:
         while not self._stop.wait(self._beat):
-            last = self._last
-            gap = time.monotonic() - last
-            if gap < self.threshold or self._blocked_since is not None:
-                continue
-            self._blocked_since = last
-            self.blocked_total += 1
-            frame = sys._current_frames().get(self._loop_thread or 0)
-            fields = {"blocked_seconds": round(gap, 3), "frames": frame_stack(frame)}
-            try:
-                log.warning("event_loop_blocked", threshold_seconds=self.threshold, **fields)
-            except Exception as exc:  # a broken log configuration must not end the watching
-                sys.stderr.write(f"event_loop_blocked could not be logged: {exc!r}\n")
-            self._notify_threadsafe("event_loop_blocked", fields)
-
-    def _notify(self, name: str, fields: dict[str, Any]) -> None:
-        if self._events is not None:
-            self._events(name, fields)
+            with self._telling:
+                last = self._last
+                gap = time.monotonic() - last
+                if gap < self.threshold or self._blocked_since is not None:
+                    continue
+                self._blocked_since = last
+                self.blocked_total += 1
+                frame = sys._current_frames().get(self._loop_thread or 0)
+                fields = {"blocked_seconds": round(gap, 3), "frames": frame_stack(frame)}
+                try:
+                    log.warning("event_loop_blocked", threshold_seconds=self.threshold, **fields)
+                except Exception as exc:  # a broken log configuration must not end the watching
+                    sys.stderr.write(f"event_loop_blocked could not be logged: {exc!r}\n")
+                self._notify_threadsafe("event_loop_blocked", fields)
 
     def _notify_threadsafe(self, name: str, fields: dict[str, Any]) -> None:
         loop = self._loop
         if self._events is not None and loop is not None:
             with contextlib.suppress(RuntimeError):  # the loop closed: nobody is listening
-                loop.call_soon_threadsafe(self._notify, name, fields)
+                loop.call_soon_threadsafe(self._events, name, fields)

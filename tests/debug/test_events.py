@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,6 +12,7 @@ import aiohttp
 import orjson
 import pytest
 import structlog
+from structlog.typing import EventDict
 
 from orchestrator import Application, FakeClock
 from orchestrator.events import EventBus, TooManySubscribers
@@ -91,23 +93,67 @@ async def test_a_slow_subscriber_loses_the_oldest_and_is_told() -> None:
 
 async def test_a_blocked_loop_is_told_with_its_stack_then_its_end() -> None:
     """The watchdog thread logs event_loop_blocked with the loop thread's stack while it is
-    blocked, and event_loop_unblocked with the total once it runs again."""
+    blocked, once, and event_loop_unblocked with the total once it runs again."""
     published: list[str] = []
+    told = threading.Event()
+
+    def tell(_: object, __: str, event: EventDict) -> EventDict:
+        if event["event"] == "event_loop_blocked":
+            told.set()
+        return event
+
     watchdog = LoopWatchdog(0.1, events=lambda name, fields: published.append(name))
-    with structlog.testing.capture_logs() as logs:
+    with structlog.testing.capture_logs(processors=[tell]) as logs:
         watchdog.start()
         try:
             await asyncio.sleep(0)
-            time.sleep(0.4)  # noqa: ASYNC251  # sleep-ok: blocking the loop is the fault under test
+            held_since = time.monotonic()
+            # block the loop until the watchdog has told it: no guess at how long that takes
+            assert told.wait(timeout=10.0)
             assert watchdog.blocked  # the thread saw it while it lasted
-            await until(lambda: not watchdog.blocked)  # the next heartbeat tells it is over
+            # the block goes on for about four more of the thread's checks: it is told once
+            time.sleep(watchdog.threshold)  # noqa: ASYNC251  # sleep-ok: a longer block, no wait
+            held = time.monotonic() - held_since
+            await until(lambda: len(published) == 2)  # the next heartbeat tells it is over
         finally:
             watchdog.stop()
     (blocked,) = [e for e in logs if e["event"] == "event_loop_blocked"]
     (unblocked,) = [e for e in logs if e["event"] == "event_loop_unblocked"]
     assert blocked["log_level"] == "warning"
-    assert 0.1 <= blocked["blocked_seconds"] < 0.4
+    assert blocked["blocked_seconds"] >= watchdog.threshold
     assert any("test_a_blocked_loop_is_told" in line for line in blocked["frames"])
-    assert 0.4 <= unblocked["blocked_seconds"] < 1.0
+    assert blocked["blocked_seconds"] <= unblocked["blocked_seconds"]  # told before its end
+    assert unblocked["blocked_seconds"] >= round(held, 3)  # the whole block, at least
     assert watchdog.blocked_total == 1
+    assert published == ["event_loop_blocked", "event_loop_unblocked"]
+
+
+async def test_a_block_told_as_the_loop_resumes_is_still_told_before_its_end() -> None:
+    """When the loop resumes while the watchdog thread is still telling the block, the end
+    is logged and published after the block, not before it."""
+    published: list[str] = []
+    telling = threading.Event()
+    release = threading.Event()
+
+    def slow(_: object, __: str, event: EventDict) -> EventDict:
+        if event["event"] == "event_loop_blocked":
+            telling.set()
+            release.wait(timeout=10.0)
+        return event
+
+    watchdog = LoopWatchdog(0.1, events=lambda name, fields: published.append(name))
+    later = threading.Timer(0.2, release.set)
+    with structlog.testing.capture_logs(processors=[slow]) as logs:
+        watchdog.start()
+        try:
+            await asyncio.sleep(0)
+            assert telling.wait(timeout=10.0)  # the loop is blocked until the thread tells it
+            later.start()  # the thread finishes telling after the loop has resumed
+            await until(lambda: len(published) == 2, turns=1_000_000)
+        finally:
+            release.set()
+            later.cancel()
+            watchdog.stop()
+    told = [e["event"] for e in logs if e["event"].startswith("event_loop_")]
+    assert told == ["event_loop_blocked", "event_loop_unblocked"]
     assert published == ["event_loop_blocked", "event_loop_unblocked"]
