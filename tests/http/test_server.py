@@ -250,3 +250,27 @@ async def test_every_accepted_connection_is_answered_at_stop(turns: int) -> None
         assert answer.startswith(b"HTTP/1.1 200 "), (turns, answer)
     else:  # still in the kernel's queue when the listener closed: reset, like a refusal
         assert answer == b""
+
+
+async def test_a_late_request_head_on_an_accepted_connection_is_answered_at_stop() -> None:
+    """A client whose connection was accepted but whose request comes only after the server
+    began to stop (a busy client, 0.3 s late) still gets its answer: the stopping server
+    waits for heads as long as for requests in flight (http_shutdown_timeout)."""
+    settings = HttpSettings(enable_http=True, http_host="127.0.0.1", http_port=0)
+    server = HttpServer(StaticObservable(), settings)
+    await server.start()
+    assert server.port is not None
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        await until(lambda: server.guard.active == 1)  # accepted, waiting for its head
+        stopping = asyncio.ensure_future(server.stop())
+        await asyncio.sleep(0.3)  # sleep-ok: the client's lateness is the condition under test
+        assert not stopping.done()
+        writer.write(b"GET /live HTTP/1.1\r\nHost: test\r\n\r\n")
+        async with asyncio.timeout(5):
+            answer = await reader.read()
+            await stopping
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+    finally:
+        writer.close()
+    assert server.status == "stopped"

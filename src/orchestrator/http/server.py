@@ -39,9 +39,6 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-HEAD_GRACE = 0.1
-"""Seconds a stopping server waits for request heads already being received."""
-
 LISTEN_BACKLOG = 128
 """Connections the kernel queues before the server accepts them (aiohttp's default)."""
 
@@ -204,9 +201,10 @@ class HttpServer:
         try:
             if listener is not None:
                 await _close_listener(listener)
-            # Let request heads already on the wire arrive, so that closing idle keep-alive
-            # connections cuts no request the server has accepted.
-            await self.guard.heads_received(HEAD_GRACE)
+            # Let the request heads of accepted connections arrive, so that closing idle
+            # connections cuts no request the server has accepted. They get the time a
+            # request in flight gets: a client on a busy machine may send its head late.
+            await self.guard.heads_received(self.settings.http_shutdown_timeout)
             await runner.cleanup()
         finally:
             self.status, self.port = "stopped", None
