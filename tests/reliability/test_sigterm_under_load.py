@@ -1,10 +1,10 @@
 """SIGTERM on `orchestrator run` under load: honest answers, no reset request, every job counted.
 
 The real command runs the demo at 200 jobs/s while eight clients poll every endpoint as
-fast as they can; then SIGTERM. During the drain delay the server must keep answering
-(``/ready`` and ``/health`` 503, everything else as before), no request that reached the
-server may be cut off, the process must exit 0 in time, and its summary must account for
-every job the generator submitted.
+fast as they can; once they have had 500 answers, SIGTERM. During the drain delay the
+server must keep answering (``/ready`` and ``/health`` 503, everything else as before), no
+request that reached the server may be cut off, the process must exit 0 in time, and its
+summary must account for every job the generator submitted.
 """
 
 from __future__ import annotations
@@ -42,7 +42,14 @@ POLLERS = 8
 DRAIN_DELAY = 2.0
 SHUTDOWN_TIMEOUT = 5.0
 """``http_shutdown_timeout`` (the default): how long requests in flight get at shutdown."""
-LOAD_BEFORE_SIGTERM = 1.5
+LOADED = 500
+"""Answers the pollers must have had before SIGTERM: the server is under load when it comes,
+however fast the machine (a count, not a time: on a busy machine 1.5 s gave 118)."""
+LOAD_TIMEOUT = 60.0
+EXIT_DEADLINE = 60.0
+"""Seconds the process gets to exit after SIGTERM: a hang detector. The stop itself is timed
+by the server's own log; after it, the interpreter's teardown took 0.4 s of CPU, and up to
+13 s on a machine whose cores were busy (its start, over 30 s)."""
 MAX_REQUESTS_PER_POLLER = 50_000
 
 
@@ -66,6 +73,8 @@ class Outcome:
     error: str | None = None
     conn: Connection | None = None
     """The connection the request went out on."""
+    received: float | None = None
+    """When its answer had been read (monotonic), for an answered request."""
 
 
 @dataclass(slots=True)
@@ -75,6 +84,16 @@ class Load:
     outcomes: list[Outcome]
     stats: list[tuple[float, dict[str, Any]]]
     connections: list[Connection] = field(default_factory=list)
+    answered: int = 0
+    loaded: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once ``LOADED`` requests have been answered."""
+
+    def record(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+        if outcome.status is not None:
+            self.answered += 1
+            if self.answered >= LOADED:
+                self.loaded.set()
 
 
 async def _on_reuse(
@@ -125,18 +144,19 @@ async def poll(base: str, first: int, deadline: float, load: Load) -> None:
                 ) as resp:
                     body = await resp.read()
             except aiohttp.ClientConnectorError:
-                load.outcomes.append(Outcome(rid, path, sent, False, None, "refused"))
+                load.record(Outcome(rid, path, sent, False, None, "refused"))
                 return  # the server stopped listening: nothing more to ask
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = type(exc).__name__
                 if isinstance(exc, aiohttp.ClientOSError) and exc.errno is not None:
                     error += ":" + errno.errorcode.get(exc.errno, str(exc.errno))
                 conn = made[-1] if made else None
-                load.outcomes.append(Outcome(rid, path, sent, ctx["reused"], None, error, conn))
+                load.record(Outcome(rid, path, sent, ctx["reused"], None, error, conn))
                 continue
-            load.outcomes.append(
-                Outcome(rid, path, sent, ctx["reused"], resp.status, None, made[-1])
-            )
+            load.record(
+                Outcome(rid, path, sent, ctx["reused"], resp.status, None, made[-1],
+                        received=time.monotonic())
+            )  # fmt: skip
             if path == "/stats" and resp.status == 200:
                 load.stats.append((sent, orjson.loads(body)))
 
@@ -150,6 +170,12 @@ def accepted_jobs(stats: dict[str, Any]) -> int:
 def log_events(log: Path) -> list[dict[str, Any]]:
     """Every line of the server's JSON log."""
     return [orjson.loads(line) for line in log.read_bytes().splitlines() if line.strip()]
+
+
+def seconds_between(events: list[dict[str, Any]], first: str, then: str) -> float:
+    """Seconds between the server's ``first`` and ``then`` events, by its own timestamps."""
+    at = {e["event"]: datetime.fromisoformat(e["timestamp"]).timestamp() for e in events}
+    return at[then] - at[first]
 
 
 def served_request_ids(events: list[dict[str, Any]]) -> set[str]:
@@ -194,18 +220,22 @@ async def test_sigterm_under_full_speed_polling(tmp_path: Path) -> None:
         )  # fmt: skip
     assert proc.stdout is not None
     async with reaped(proc):
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(EXIT_DEADLINE):  # the start, as slow as the exit
             line = (await proc.stdout.readline()).decode()
         match = URL_LINE.search(line)
         assert match is not None, line
         base = match.group(1)
         load = Load([], [])
-        deadline = time.monotonic() + LOAD_BEFORE_SIGTERM + DRAIN_DELAY + SHUTDOWN_TIMEOUT + 10
+        deadline = time.monotonic() + LOAD_TIMEOUT + EXIT_DEADLINE
         pollers = [asyncio.ensure_future(poll(base, i, deadline, load)) for i in range(POLLERS)]
-        await asyncio.sleep(LOAD_BEFORE_SIGTERM)  # sleep-ok: load on a real process first
+        try:
+            async with asyncio.timeout(LOAD_TIMEOUT):
+                await load.loaded.wait()
+        except TimeoutError:
+            raise AssertionError(f"{load.answered} answers in {LOAD_TIMEOUT:g} s") from None
         sigterm_at = time.monotonic()
         proc.send_signal(signal.SIGTERM)
-        async with asyncio.timeout(DRAIN_DELAY + SHUTDOWN_TIMEOUT + 5):
+        async with asyncio.timeout(EXIT_DEADLINE):
             out = (await proc.stdout.read()).decode()
             code = await proc.wait()
         exited_after = time.monotonic() - sigterm_at
@@ -213,18 +243,19 @@ async def test_sigterm_under_full_speed_polling(tmp_path: Path) -> None:
             await asyncio.gather(*pollers)
 
     assert code == 0, out
-    assert exited_after < DRAIN_DELAY + SHUTDOWN_TIMEOUT + 2.0
+    events = log_events(log)
+    stopped_after = seconds_between(events, "shutdown_requested", "application_stopped")
+    assert DRAIN_DELAY <= stopped_after < DRAIN_DELAY + SHUTDOWN_TIMEOUT + 2.0
     outcomes = load.outcomes
     before = [o for o in outcomes if o.sent < sigterm_at]
     after = [o for o in outcomes if o.sent >= sigterm_at]
-    assert len(before) > 500, len(before)  # the pollers really were at it
+    assert len([o for o in before if o.status is not None]) >= LOADED  # under load
     assert {o.status for o in before} == {200}, Counter(o.status for o in before)
 
     # Resets. A request the server read (its id is in the access log) must get its answer.
     # While draining, every answer closes its connection, and the stopping server stops
     # listening before it closes connections: so no keep-alive connection is left idle for
     # the shutdown to cut, and a request is either answered or refused.
-    events = log_events(log)
     served = served_request_ids(events)
     answered = [o for o in outcomes if o.status is not None]
     assert {o.rid for o in answered} <= served  # the log really lists every answer
@@ -255,7 +286,11 @@ async def test_sigterm_under_full_speed_polling(tmp_path: Path) -> None:
     for o in (o for o in after if o.status is not None):
         allowed = {200, 503} if o.path in DRAINING_503 else {200}
         assert o.status in allowed, o
-    late = [o for o in after if o.status is not None and o.sent - sigterm_at > 0.5]
+    # The server drains once and for good: a request sent after some client has read a 503
+    # (how soon that comes depends on the machine, not on the server) finds it draining.
+    told_draining = [o.received for o in after if o.status == 503 and o.received is not None]
+    assert told_draining, "no probe answered 503 during the drain delay"
+    late = [o for o in after if o.status is not None and o.sent > min(told_draining)]
     assert late, "no request answered during the drain delay"
     assert {o.status for o in late if o.path in DRAINING_503} == {503}
     assert {o.status for o in late if o.path not in DRAINING_503} == {200}
@@ -274,6 +309,7 @@ async def test_sigterm_under_full_speed_polling(tmp_path: Path) -> None:
         f"requests={len(outcomes)} before={len(before)} during_drain={len(late)} "
         f"closed_idle={len(closed_idle)} never_accepted={len(never_accepted)} "
         f"first_refused_after={first_refused:.2f}s "
-        f"exit_after={exited_after:.2f}s jobs done={done} failed={failed} "
+        f"stopped_after={stopped_after:.2f}s exit_after={exited_after:.2f}s "
+        f"jobs done={done} failed={failed} "
         f"rejected={rejected} refused={refused_jobs}"
     )
