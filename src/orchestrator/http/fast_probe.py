@@ -32,7 +32,6 @@ from collections.abc import Callable
 from email.utils import formatdate
 
 import orjson
-from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE
 from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
@@ -41,7 +40,7 @@ from orchestrator.http.chain import Chain
 from orchestrator.http.probe import PROBES, probe
 from orchestrator.types import Observable
 
-__all__ = ["FAST_PROBES", "PRIVATES", "FastProbes"]
+__all__ = ["PRIVATES", "FastProbes"]
 
 PRIVATES = (
     "_waiter",
@@ -186,7 +185,3 @@ class FastProbes:
             and "Authorization" not in headers
             and not (self._cors and "Origin" in headers)
         )
-
-
-FAST_PROBES = web.AppKey("fast_probes", FastProbes)
-"""An application's fast path, when ``fast_probes`` is on (the server hands it to the guard)."""
