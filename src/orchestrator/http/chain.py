@@ -26,7 +26,7 @@ from orchestrator.http.concerns.auth import TokenAuth
 from orchestrator.http.concerns.cors import Cors
 from orchestrator.http.concerns.error_mapping import render_error
 from orchestrator.http.concerns.rate_limit import RateLimiter
-from orchestrator.http.concerns.request_id import RequestIds
+from orchestrator.http.concerns.request_id import HEADER, RequestIds
 from orchestrator.http.keys import AUTHORISED, STARTED
 from orchestrator.http.route import CATCH_ALL, Route, exempt_paths, public_paths
 from orchestrator.http.state import HttpState
@@ -118,7 +118,7 @@ class Chain:
                 response, error = render_error(exc, request, rid, route)
             try:
                 headers = response.headers
-                headers["X-Request-ID"] = rid
+                headers[HEADER] = rid
                 if close or state.draining:
                     response.force_close()  # draining: no keep-alive, so stopping cuts nothing
                 if limit_headers is not None:

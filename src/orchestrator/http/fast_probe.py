@@ -37,6 +37,7 @@ from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
 
 from orchestrator.http.chain import Chain
+from orchestrator.http.concerns.request_id import HEADER
 from orchestrator.http.probe import PROBES, probe
 from orchestrator.types import Observable
 
@@ -55,6 +56,7 @@ PRIVATES = (
 """The private attributes of aiohttp's ``RequestHandler`` this module reads or sets."""
 
 _REASONS = {200: b"OK", 503: b"Service Unavailable"}
+_HEADER = HEADER.encode()
 
 
 class _Date:
@@ -156,11 +158,11 @@ class FastProbes:
         status, data = probe(path, self._observable, self._may_see)
         body = orjson.dumps(data)
         headers = message.headers
-        rid = self._chain.request_ids.given(headers.get("X-Request-ID"))
+        rid = self._chain.request_ids.given(headers.get(HEADER))
         head = b"".join((
             b"HTTP/1.1 %d %s\r\n" % (status, _REASONS[status]),
             b"Cache-Control: no-store\r\nContent-Type: application/json\r\n",
-            b"X-Request-ID: %s\r\nContent-Length: %d\r\n" % (rid.encode(), len(body)),
+            b"%s: %s\r\nContent-Length: %d\r\n" % (_HEADER, rid.encode(), len(body)),
             b"Date: %s\r\nServer: %s\r\n" % (self._date(), SERVER_SOFTWARE.encode()),
             b"Connection: close\r\n\r\n" if message.should_close else b"\r\n",
         ))  # fmt: skip

@@ -32,7 +32,7 @@ from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from orchestrator.http.client import host_port
-from orchestrator.http.concerns.request_id import RequestIds
+from orchestrator.http.concerns.request_id import HEADER, RequestIds
 from orchestrator.http.fast_probe import FastProbes
 from orchestrator.http.responses import error_response
 
@@ -208,7 +208,7 @@ class GuardedRequestHandler(RequestHandler):
                 log.info("http_bad_request", request_id=rid, status=status,
                          error=type(exc).__name__)  # fmt: skip
         response = error_response(status, code, detail, request_id=rid,
-                                  headers={"X-Request-ID": rid})  # fmt: skip
+                                  headers={HEADER: rid})  # fmt: skip
         response.force_close()
         return response
 
