@@ -21,7 +21,7 @@ from orchestrator.clock import utc_iso
 from orchestrator.errors import ConfigError
 from orchestrator.events import TooManySubscribers
 from orchestrator.http.api_error import ApiError
-from orchestrator.http.concerns.request_id import REQUEST_ID
+from orchestrator.http.concerns.request_id import HEADER, REQUEST_ID
 from orchestrator.http.keys import OBSERVABLE, STATE
 from orchestrator.http.responses import NO_STORE, json_response
 from orchestrator.http.views import flag
@@ -223,7 +223,7 @@ async def events(request: web.Request) -> web.StreamResponse:
             503, "too_many_subscribers", f"at most {bus.max_subscribers} event streams at once"
         ) from None
     try:
-        headers = {"X-Request-ID": request[REQUEST_ID], **NO_STORE}
+        headers = {HEADER: request[REQUEST_ID], **NO_STORE}
         async with sse_response(request, headers=headers, ping_interval=15) as stream:
             while stream.is_connected():
                 event, dropped = await subscription.next()
