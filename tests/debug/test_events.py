@@ -14,9 +14,18 @@ import structlog
 
 from orchestrator import Application, FakeClock
 from orchestrator.events import EventBus, TooManySubscribers
+from orchestrator.http import debug
 from orchestrator.watchdog import LoopWatchdog
 from tests.debug.helpers import AUTH, TOKEN
-from tests.fakes import make_app, until
+from tests.fakes import make_app, poll_process, until
+
+
+async def sse_frame(resp: aiohttp.ClientResponse) -> bytes:
+    """The bytes of the next Server-Sent Event, up to and with its closing blank line."""
+    frame = b""
+    while not frame.endswith(b"\r\n\r\n"):
+        frame += await resp.content.readline()
+    return frame
 
 
 async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, Any]]:
@@ -111,3 +120,59 @@ async def test_a_blocked_loop_is_told_with_its_stack_then_its_end() -> None:
     assert 0.4 <= unblocked["blocked_seconds"] < 1.0
     assert watchdog.blocked_total == 1
     assert published == ["event_loop_blocked", "event_loop_unblocked"]
+
+
+async def test_a_client_hanging_up_mid_stream_is_a_served_request_not_a_server_error(
+    app: Application, session: aiohttp.ClientSession
+) -> None:
+    """A client closing /debug/events: one http_request_served at info with status 200, the
+    stream's duration and the bytes the client got; no http_handler_failed, no 5xx."""
+    with structlog.testing.capture_logs() as logs:
+        async with aiohttp.ClientSession(headers=AUTH) as client:
+            resp = await client.get(f"{app.http_url}/debug/events")
+            assert resp.status == 200
+            opened = time.perf_counter()
+            app.events.publish("worker_died", {"worker": 1})
+            received = await sse_frame(resp)
+            resp.close()  # hangs up mid-stream
+            held = time.perf_counter() - opened
+        # The server sees the connection go, then finds it gone at its next write.
+        await until(lambda: app.get_stats()["http"]["connections"]["active"] == 0)
+        app.events.publish("worker_died", {"worker": 2})
+        await until(lambda: app.events.subscribers == 0)
+        async with session.get(f"{app.http_url}/stats/http") as stats:
+            counted = (await stats.json())["requests_total"]
+    assert not [e for e in logs if e["event"] == "http_handler_failed"]
+    (served,) = [e for e in logs if e.get("route") == "/debug/events"]
+    assert (served["event"], served["log_level"], served["status"]) == (
+        "http_request_served",
+        "info",
+        200,
+    )
+    assert "error" not in served
+    assert served["bytes"] == len(received)
+    assert served["duration_ms"] >= held * 1000
+    assert (counted["2xx"], counted["5xx"]) == (1, 0)
+
+
+async def test_a_client_gone_from_a_quiet_stream_frees_its_slot_at_the_next_ping(
+    app: Application, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no event to send, the keep-alive ping finds the client gone: the stream ends,
+    its subscriber slot is free again, and it is logged as served."""
+    monkeypatch.setattr(debug, "PING_SECONDS", 0.05)
+    with structlog.testing.capture_logs() as logs:
+        async with aiohttp.ClientSession(headers=AUTH) as client:
+            resp = await client.get(f"{app.http_url}/debug/events")
+            assert await resp.content.readline() == b": ping\r\n"
+            resp.close()
+        assert app.events.subscribers == 1
+
+        async def freed() -> bool | None:
+            return app.events.subscribers == 0 or None
+
+        # The ping runs on aiohttp-sse's own real-time timer: nothing to synchronise on.
+        await poll_process(freed, seconds=5, what="the stream's end")
+    (served,) = [e for e in logs if e.get("route") == "/debug/events"]
+    assert (served["log_level"], served["status"]) == ("info", 200)
+    assert served["bytes"] >= len(b": ping\r\n\r\n")
