@@ -205,6 +205,7 @@ class Application:
             raise NotRunning(f"cannot start: the application is {self.lifecycle.state.value}")
         configure_logging_unless_configured()
         self.in_flight.rearm()
+        self.events.reopen()
         try:
             await self.lifecycle.start_all(self._start_order(), then=self._serving())
         except HttpServerError:
@@ -240,7 +241,7 @@ class Application:
         delay = self._http.drain()
         log.info("draining", drain_delay_seconds=delay, jobs_in_flight=self.in_flight.count)
         self.events.publish("draining", {"drain_delay_seconds": delay})
-        self.events.close_all()  # event streams end cleanly rather than hold the HTTP stop
+        self.events.close_all()  # streams end now: none holds the HTTP stop (2x its timeout)
         # readiness is 503 while the server still answers, for load balancers
         await self.in_flight.drain(timeout, *([self.clock.sleep(delay)] if delay > 0 else []))
         self.lifecycle.transition(State.STOPPING)

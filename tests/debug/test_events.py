@@ -12,7 +12,7 @@ import orjson
 import pytest
 import structlog
 
-from orchestrator import Application, FakeClock
+from orchestrator import Application, FakeClock, Job, JobFailed
 from orchestrator.events import EventBus, TooManySubscribers
 from orchestrator.http import debug
 from orchestrator.watchdog import LoopWatchdog
@@ -42,26 +42,71 @@ async def sse_events(resp: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, A
             name, data = "message", ""
 
 
-async def test_the_stream_carries_drains_and_ends_when_the_instance_drains(
+async def test_an_operator_drain_leaves_streams_open_and_accepts_new_ones(
     app: Application, session: aiohttp.ClientSession
 ) -> None:
-    """An admin drain, then a stop: both arrive, and the stream ends cleanly at the stop."""
-    seen: list[tuple[str, Any]] = []
-    async with session.get(f"{app.http_url}/debug/events") as resp:
-        assert resp.status == 200
-        assert resp.content_type == "text/event-stream"
-        assert resp.headers["X-Request-ID"]
-        events = sse_events(resp)
-        async with session.post(f"{app.http_url}/admin/drain") as drain:
+    """After POST /admin/drain /ready is 503, an open stream keeps delivering, and a new
+    stream is accepted and delivers too: a drained instance can be watched."""
+
+    @app.handler("db", retries=0)
+    async def db(job: Job) -> None:
+        raise RuntimeError("db down")
+
+    url = app.http_url
+    async with session.get(f"{url}/debug/events") as before:
+        assert before.status == 200
+        opened = sse_events(before)
+        async with session.post(f"{url}/admin/drain") as drain:
             assert drain.status == 200
-        seen.append(await anext(events))
-        stopping = asyncio.ensure_future(app.stop(timeout=1.0))
-        async with asyncio.timeout(5):
-            seen += [event async for event in events]  # ends by itself
-        await stopping
-    assert [name for name, _ in seen] == ["drain_requested", "draining"]
-    assert seen[0][1]["by"] == "admin"
-    assert seen[0][1]["at"].endswith("Z")
+        assert (await anext(opened))[0] == "drain_requested"
+        async with session.get(f"{url}/ready") as ready:
+            assert ready.status == 503
+        async with session.get(f"{url}/debug/events") as after:
+            assert after.status == 200
+            with pytest.raises(JobFailed):
+                await app.submit("db")
+            for stream in (opened, sse_events(after)):
+                name, data = await anext(stream)
+                assert (name, data["kind"], data["message"]) == ("job_failed", "db", "db down")
+
+
+async def test_the_application_stop_ends_every_stream_and_refuses_new_ones(
+    clock: FakeClock,
+) -> None:
+    """A stop (after an operator drain or not) sends `draining` and ends every open stream at
+    once; until the server stops, a new stream gets a 503 not_running; the shutdown does not
+    wait for http_shutdown_timeout. A new start accepts streams again."""
+    app = make_app(clock, http=True, http_token=(TOKEN,), drain_delay=5.0,
+                   http_shutdown_timeout=30.0)  # fmt: skip
+    await app.start()
+    async with aiohttp.ClientSession(headers=AUTH) as session:
+        url = app.http_url
+        async with (
+            session.get(f"{url}/debug/events") as drained,
+            session.get(f"{url}/debug/events") as plain,
+        ):
+            async with session.post(f"{url}/admin/drain") as drain:
+                assert drain.status == 200
+            stopping = asyncio.ensure_future(app.stop(timeout=1.0))
+            async with asyncio.timeout(5):  # both end by themselves, before the drain delay
+                seen = [[name async for name, _ in sse_events(r)] for r in (drained, plain)]
+            assert seen == [["drain_requested", "draining"], ["drain_requested", "draining"]]
+            async with session.get(f"{url}/debug/events") as late:
+                assert late.status == 503
+                body = await late.json()
+                assert body["error"] == "not_running"
+            assert not stopping.done()  # the drain delay still runs: the server answers
+            clock.advance(5.0)
+            async with asyncio.timeout(5):  # no stream holds the HTTP stop (30 s twice)
+                await stopping
+        await app.start()
+        try:
+            async with session.get(f"{app.http_url}/debug/events") as again:
+                assert again.status == 200
+        finally:
+            stopping = asyncio.ensure_future(app.stop(timeout=1.0))
+            app.hurry()  # no drain delay this time
+            await stopping
 
 
 async def test_subscribers_are_bounded(clock: FakeClock) -> None:

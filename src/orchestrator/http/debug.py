@@ -18,11 +18,11 @@ from pyinstrument import Profiler
 from pyinstrument.renderers import SpeedscopeRenderer
 
 from orchestrator.clock import utc_iso
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, NotRunning
 from orchestrator.events import Subscription, TooManySubscribers
 from orchestrator.http.api_error import ApiError
 from orchestrator.http.concerns.request_id import HEADER, REQUEST_ID
-from orchestrator.http.keys import OBSERVABLE, STATE
+from orchestrator.http.keys import OBSERVABLE
 from orchestrator.http.responses import NO_STORE, json_response
 from orchestrator.http.views import flag
 from orchestrator.log_level import LEVEL, LEVELS, MAX_SECONDS
@@ -252,19 +252,20 @@ async def _relay(subscription: Subscription, stream: EventStream) -> None:
 async def events(request: web.Request) -> web.StreamResponse:
     """``GET /debug/events``: the application's notable events as Server-Sent Events.
 
-    A client hanging up is a normal end, found at the next event or ping: no error.
+    An operator drain leaves streams be (drained to be watched); the application's stop
+    ends them. A client hanging up is a normal end, found at the next event or ping.
     """
     bus = _inspectable(request).events
     if request.method == "HEAD":
         return web.Response(headers={"Content-Type": "text/event-stream", **NO_STORE})
-    if request.app[STATE].draining:
-        raise ApiError(503, "draining", "the instance is draining: no new event streams")
     try:
         subscription = bus.subscribe()
     except TooManySubscribers:
         raise ApiError(
             503, "too_many_subscribers", f"at most {bus.max_subscribers} event streams at once"
         ) from None
+    except NotRunning:
+        raise ApiError(503, "not_running", "the application is stopping: no new streams") from None
     try:
         headers = {HEADER: request[REQUEST_ID], **NO_STORE}
         async with sse_response(
