@@ -221,3 +221,31 @@ async def test_a_client_gone_from_a_quiet_stream_frees_its_slot_at_the_next_ping
     (served,) = [e for e in logs if e.get("route") == "/debug/events"]
     assert (served["log_level"], served["status"]) == ("info", 200)
     assert served["bytes"] >= len(b": ping\r\n\r\n")
+
+
+async def test_a_failure_burst_reaches_subscribers_bounded_then_summed_up(
+    app: Application, session: aiohttp.ClientSession, clock: FakeClock
+) -> None:
+    """30 failures of one kind in a burst: the stream carries 5 job_failed, then, once the
+    10 s window has passed, one job_events_suppressed counting the other 25."""
+
+    @app.handler("db", retries=0)
+    async def db(job: Job) -> None:
+        raise RuntimeError("db down")
+
+    async with session.get(f"{app.http_url}/debug/events") as resp:
+        results = await asyncio.gather(*(app.submit("db") for _ in range(30)),
+                                       return_exceptions=True)  # fmt: skip
+        assert all(isinstance(r, JobFailed) for r in results)
+        clock.advance(10.0)  # the window ends; the health watcher's tick sums it up
+        seen: list[tuple[str, Any]] = []
+        async with asyncio.timeout(5):
+            async for name, data in sse_events(resp):
+                seen.append((name, data))
+                if name == "job_events_suppressed":
+                    break
+    assert [name for name, _ in seen] == ["job_failed"] * 5 + ["job_events_suppressed"]
+    summary = seen[-1][1]
+    assert {k: summary[k] for k in ("of", "kind", "suppressed", "window_seconds")} == {
+        "of": "job_failed", "kind": "db", "suppressed": 25, "window_seconds": 10.0,
+    }  # fmt: skip
