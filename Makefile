@@ -66,7 +66,7 @@ bench-ci: $(STAMP)
 	mkdir -p $(RESULTS)
 	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=median,ops --ci-quick \
 		--benchmark-json=$(RESULTS)/pytest-benchmark.json
-	$(BIN)/python benchmarks/load.py --quick --check-latency --json $(RESULTS)/load.json
+	$(BIN)/python benchmarks/load.py --quick --gates --json $(RESULTS)/load.json
 	$(BIN)/python benchmarks/debug_overhead.py --rounds 2 --check
 	$(BIN)/python benchmarks/under_load.py --quick --check --json $(RESULTS)/under_load.json
 
