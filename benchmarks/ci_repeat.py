@@ -4,12 +4,14 @@
     python benchmarks/ci_repeat.py --runs 5 --burners 0 # 5 runs on the machine as it is
     python benchmarks/ci_repeat.py --command "make bench-ci" --out bench-results/ci-repeat
 
-A burner is ``python -c 'while True: pass'`` at nice 0, started by this script (so in its
-session and scheduling group) and left running through every run; it never sleeps, so each
-core has at least one competitor at all times. Each run's output goes to
-``OUT/run-NN.log``; at the end the script prints, in Markdown, one row per gate (its limit
-and its figure in every run), each run's wall time and exit status, and the CPU share each
-burner got. It exits 1 when any run failed.
+A burner is ``python -c 'while True: pass'`` at nice 0, in a session of its own (so, where
+the kernel groups processes by session for fair scheduling, as Linux's autogroup does,
+each burner weighs as much as everything the benchmarks start together), left running
+through every run; it never sleeps, so each core has a competitor at all times. Each run's
+output goes to ``OUT/run-NN.log``; at the end the script prints, in Markdown, one row per
+gate (its limit and its figure in every run), each run's wall time and exit status, the
+CPU share each burner got and how busy the machine's cores were (``/proc/stat``). It
+exits 1 when any run failed.
 """
 
 from __future__ import annotations
@@ -24,10 +26,17 @@ import time
 from pathlib import Path
 
 GATE_LINE = re.compile(
-    r"^GATE (?P<name>.+?): (?P<figure>[\d.]+) \S+ \(median of \d+ rounds, range "
-    r"(?P<lo>[\d.]+)-(?P<hi>[\d.]+)\); limit (?P<op>[<>]=) (?P<limit>[\d.e+-]+): "
+    r"^GATE (?P<name>.+?): (?P<figure>[-\d.]+) .*?\(median of \d+ rounds, range "
+    r"(?P<lo>[-\d.]+) to (?P<hi>[-\d.]+)\); limit (?P<op>[<>]=) (?P<limit>[\d.e+-]+): "
     r"(?P<verdict>ok|FAILED)$"
 )
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """Busy and total clock ticks of every core so far (``/proc/stat``)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
 
 
 def burner_cpu(pid: int) -> float:
@@ -46,8 +55,8 @@ def main() -> int:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     burn = [sys.executable, "-c", "while True: pass"]
-    burners = [subprocess.Popen(burn) for _ in range(args.burners)]
-    started = time.monotonic()
+    burners = [subprocess.Popen(burn, start_new_session=True) for _ in range(args.burners)]
+    started, ticks = time.monotonic(), cpu_ticks()
     figures: dict[str, dict[int, str]] = {}
     limits: dict[str, str] = {}
     runs: list[tuple[float, int]] = []
@@ -75,6 +84,7 @@ def main() -> int:
                   + (f"; failed: {', '.join(failed)}" if failed else ""), flush=True)  # fmt: skip
         elapsed = time.monotonic() - started
         shares = [burner_cpu(p.pid) / elapsed for p in burners]
+        busy, total = (now - then for now, then in zip(cpu_ticks(), ticks, strict=True))
     finally:
         for process in burners:
             process.kill()
@@ -87,9 +97,10 @@ def main() -> int:
         print(f"| {name} | {limits[name]} | {cells} |")
     print("| wall time, s | | " + " | ".join(f"{w:.0f}" for w, _ in runs) + " |")
     print("| exit status | | " + " | ".join(str(s) for _, s in runs) + " |")
-    print(f"\n{len(runs)} runs, {sum(1 for _, s in runs if s == 0)} passed; "
-          f"{args.burners} burner(s), CPU share of a core each: "
-          f"{', '.join(f'{s:.0%}' for s in shares) or 'none'}")  # fmt: skip
+    print(f"\n{len(runs)} runs, {sum(1 for _, s in runs if s == 0)} passed, "
+          f"{elapsed / 60:.0f} min; {args.burners} burner(s), CPU share of a core each: "
+          f"{', '.join(f'{s:.0%}' for s in shares) or 'none'}; cores busy "
+          f"{busy / max(1, total):.0%} of the time")  # fmt: skip
     return 0 if all(s == 0 for _, s in runs) else 1
 
 

@@ -225,7 +225,7 @@ def test_health_flat_with_size(
     served = Served(size, stats_ttl=1.0)
     try:
         ratios = served.measure(benchmark, "/health", rounds(ci_quick, 2000))
-        check(benchmark, figures, check_gate, ci_quick, f"/health ({size} workers)",
+        check(benchmark, figures, check_gate, ci_quick, f"/health with {size} workers",
               ("/health", ratios), 0.001)  # fmt: skip
     finally:
         served.close()
