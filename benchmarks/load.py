@@ -25,10 +25,8 @@ the server was given as much as the server; CPU per request does not, so it is t
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -38,15 +36,16 @@ import sys
 import tempfile
 import time
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # run as a script from anywhere
 from benchmarks.gate import Gate, process_cpu_seconds
+from benchmarks.load_client import Result, median_result, pinned, run_python, run_wrk
 
 TOKEN = "load-test-token-0123456789"
 HOST = "127.0.0.1"
-CPU_LIMITS = {"/health": 2.0, "/stats": 6.0}
+CPU_LIMITS = {"/health": 2.0, "/stats": 5.0}
 """CI: the most CPU per request each target may take, as a multiple of bare aiohttp's."""
 
 
@@ -54,10 +53,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind((HOST, 0))
         return int(sock.getsockname()[1])
-
-
-def pinned(cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() != 1 else []
 
 
 def serve_bare(port: int) -> None:
@@ -137,95 +132,12 @@ def start_app(log_path: Path, size: int) -> Server:
     return Server(f"app({size})", url, proc)
 
 
-@dataclass
-class Result:
-    target: str
-    connections: int
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    requests: int = 0
-    cpu_us: float = field(default=0.0)
-    """The server's CPU time per request, in microseconds."""
-
-
-_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def _ms(text: str) -> float:
-    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    if match is None:
-        raise ValueError(text)
-    return float(match.group(1)) * _UNITS[match.group(2)]
-
-
-def run_wrk(url: str, connections: int, duration: float, headers: dict[str, str]) -> Result:
-    cmd = [*pinned(1), "wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration))}s",
-           "--latency", "--timeout", "5s"]  # fmt: skip
-    for key, value in headers.items():
-        cmd += ["-H", f"{key}: {value}"]
-    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    requests = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))  # type: ignore[union-attr]
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    )
-    errors = int(non2xx.group(1)) if non2xx else 0
-    if socket_errors:
-        errors += sum(int(g) for g in socket_errors.groups())
-    return Result(url, connections, rps, p50, p99, errors, requests)
-
-
-def run_python(url: str, connections: int, duration: float, headers: dict[str, str]) -> Result:
-    """The fallback load generator: aiohttp keep-alive connections in this process."""
-    import aiohttp
-
-    async def drive() -> Result:
-        latencies: list[float] = []
-        errors = 0
-        deadline = time.perf_counter() + duration
-        conn = aiohttp.TCPConnector(limit=connections)
-        async with aiohttp.ClientSession(connector=conn, headers=headers) as session:
-
-            async def one_connection() -> None:
-                nonlocal errors
-                while (start := time.perf_counter()) < deadline:
-                    async with session.get(url) as resp:
-                        await resp.read()
-                        if resp.status != 200:
-                            errors += 1
-                    latencies.append(time.perf_counter() - start)
-
-            started = time.perf_counter()
-            await asyncio.gather(*(one_connection() for _ in range(connections)))
-            elapsed = time.perf_counter() - started
-        latencies.sort()
-        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        return Result(url, connections, len(latencies) / elapsed,
-                      statistics.median(latencies) * 1000, p99 * 1000, errors,
-                      len(latencies))  # fmt: skip
-
-    return asyncio.run(drive())
-
-
 def stats_builds(server: Server) -> int:
     request = urllib.request.Request(
         server.url + "/stats/http", headers={"Authorization": f"Bearer {TOKEN}"}
     )
     with urllib.request.urlopen(request, timeout=5) as resp:
         return int(json.load(resp)["snapshot"]["misses_total"])
-
-
-def median_result(runs: list[Result]) -> Result:
-    med = statistics.median
-    return Result(runs[0].target, runs[0].connections, med(r.rps for r in runs),
-                  med(r.p50_ms for r in runs), med(r.p99_ms for r in runs),
-                  sum(r.errors for r in runs), sum(r.requests for r in runs),
-                  med(r.cpu_us for r in runs))  # fmt: skip
 
 
 def main() -> int:
