@@ -20,8 +20,9 @@ jobs refused, loop lag p99 and max, loop wait p99, and garbage collections (coun
 longest pause).
 
 The CI gate (``--gates``, ``benchmarks/gate.py``) runs ``GATE_ROUNDS`` rounds, each the
-paced load at 50 % then the same job body at the same rate as plain tasks without the
-application (bare asyncio), both polled: the figure is the ratio of their loop waits' p99
+paced load at 50 % then, in a second process pinned to CPU 0, the same job body at the
+same rate as plain tasks, with a bare aiohttp server answering the pollers (bare asyncio),
+both polled: the figure is the ratio of their loop waits' p99
 (``under_load_server.Gauges``: how long an event arriving at any moment waits for the
 loop, less the process's waits for a CPU), median of the rounds, at most
 ``MAX_WAIT_RATIO``. The probes' own latencies are wall clock, so they depend on how much
@@ -59,9 +60,11 @@ MAX_WAIT_RATIO = 3.0
 class Instance:
     """The application process and its command pipe."""
 
-    def __init__(self, log: Path, settings: dict[str, Any]) -> None:
+    def __init__(self, log: Path, settings: dict[str, Any], bare_blob: int = 0) -> None:
         env = {**os.environ, "UNDER_LOAD_LOG": str(log),
                "UNDER_LOAD_SETTINGS": json.dumps(settings)}  # fmt: skip
+        if bare_blob:  # the gate's baseline: bare asyncio and aiohttp, the same job body
+            env.update(UNDER_LOAD_BARE="1", UNDER_LOAD_BLOB_BYTES=str(bare_blob))
         cmd = [*pinned(0), sys.executable, str(HERE / "under_load_server.py")]
         self.process = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env=env, text=True)  # fmt: skip
@@ -167,15 +170,19 @@ def missed_targets(results: dict[str, Any]) -> list[str]:
     return missed
 
 
-async def gate_rounds(instance: Instance, rate: float, seconds: float) -> dict[str, Any]:
+async def gate_rounds(instance: Instance, log: Path, rate: float, seconds: float) -> dict[str, Any]:
     """The CI gate's rounds: the paced load, then bare asyncio at the same rate."""
     ratios, runs = [], []
-    for _ in range(GATE_ROUNDS):
-        command = {"cmd": "paced", "rate": rate, "seconds": seconds}
-        ours = await instance.run(command, pollers=True)
-        bare = await instance.run({**command, "bare": True}, pollers=True)
-        ratios.append(ours["wait_p99"] / max(bare["wait_p99"], 1e-6))
-        runs.append({"ours": ours, "bare": bare})
+    baseline = Instance(log, {}, bare_blob=instance.blob_bytes)
+    try:
+        for _ in range(GATE_ROUNDS):
+            command = {"cmd": "paced", "rate": rate, "seconds": seconds}
+            ours = await instance.run(command, pollers=True)
+            bare = await baseline.run(command, pollers=True)
+            ratios.append(ours["wait_p99"] / max(bare["wait_p99"], 1e-6))
+            runs.append({"ours": ours, "bare": bare})
+    finally:
+        baseline.stop()
     return {"rate": rate, "ratios": ratios, "runs": runs}
 
 
@@ -199,7 +206,7 @@ async def measure(args: argparse.Namespace, log: Path) -> dict[str, Any]:
             runs = {key: await instance.run(command, pollers=key == "with")
                     for key in ("with", "without")}  # fmt: skip
             levels.append({"level": level, "asked": rate if level else 0.0, **runs})
-        gate = await gate_rounds(instance, GATE_LEVEL * capacity, 2.0)
+        gate = await gate_rounds(instance, log, GATE_LEVEL * capacity, 2.0)
         if args.quick:  # the gate's own runs are the figures of the level
             levels = [{"level": GATE_LEVEL, "asked": gate["rate"], "with": run["ours"]}
                       for run in gate["runs"]]  # fmt: skip

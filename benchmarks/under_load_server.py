@@ -9,8 +9,6 @@ line on standard input and answers one JSON line on standard output:
   workers never wait for work): the job capacity of this core.
 - ``{"cmd": "paced", "rate": R, "seconds": S}``: submit R jobs/s on a schedule, without
   catch-up bursts (slots missed by more than ``MAX_BEHIND`` are skipped and counted).
-  With ``"bare": true`` the same job body runs as a plain task per slot, without the
-  application (the baseline of the CI gate).
 
 Both answer ``{"started": true}`` when the load begins, then, once every job submitted has
 its outcome, the jobs done, refused (``QueueFull``), failed and skipped, the loop lag
@@ -19,8 +17,11 @@ garbage collections (count and longest pause per generation, from ``gc.callbacks
 the CPU seconds the process used.
 
 Settings other than the defaults come as JSON in ``UNDER_LOAD_SETTINGS`` (a lever's
-measurement, never the benchmark's figures). Logs: JSON lines at info, buffered, to the
-file in ``UNDER_LOAD_LOG``.
+measurement, never the benchmark's figures). With ``UNDER_LOAD_BARE`` set, the process is
+the CI gate's baseline instead: no application, a bare aiohttp server answering constant
+bytes on every path, and the same job body run as a plain task per submission
+(``UNDER_LOAD_BLOB_BYTES`` gives it the application's blob size). Logs: JSON lines at
+info, buffered, to the file in ``UNDER_LOAD_LOG``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent.parent))  # run as a script from anywhere
+from aiohttp import web
+
 from benchmarks.gate import UncontendedClock
 from orchestrator import Application, Job, QueueFull
 from orchestrator.log import configure_logging
@@ -180,16 +183,67 @@ async def paced(job: Callable[[], Awaitable[Any]], load: Load, rate: float, seco
         await asyncio.sleep(max(0.0, min(due, end) - loop.time()))
 
 
+async def commands(url: str, blob: bytes, job: Callable[[], Awaitable[Any]]) -> None:
+    """Say hello, then run the load commands read from standard input until it closes."""
+    gauges = Gauges()
+    loop = asyncio.get_running_loop()
+    print(json.dumps({"url": url, "blob_bytes": len(blob)}), flush=True)
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        command = json.loads(line)
+        load, seconds = Load(), float(command["seconds"])
+        if command["cmd"] == "capacity":
+            run = capacity(job, load, seconds)
+        else:
+            run = paced(job, load, float(command["rate"]), seconds)
+        gauges.reset()
+        cpu, wall = time.process_time(), time.perf_counter()
+        print(json.dumps({"started": True}), flush=True)
+        until = loop.time() + seconds
+        lag = asyncio.gather(gauges.sample_lag(until), gauges.sample_waits(until))
+        await run
+        elapsed = time.perf_counter() - wall
+        await asyncio.wait_for(load.idle.wait(), 30)
+        await lag
+        print(json.dumps({
+            "seconds": elapsed, "done": load.done, "refused": load.refused,
+            "failed": load.failed, "skipped": load.skipped,
+            "cpu_seconds": time.process_time() - cpu, **gauges.summary(),
+        }), flush=True)  # fmt: skip
+
+
+async def serve_bare(blob: bytes, body: Callable[[], Awaitable[None]]) -> None:
+    """The baseline: bare aiohttp answering constant bytes, the job body as plain tasks."""
+
+    async def constant(request: web.Request) -> web.Response:
+        return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+    web_app = web.Application()
+    web_app.router.add_get("/{tail:.*}", constant)
+    runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        await commands(f"http://127.0.0.1:{site.port}", blob, body)
+    finally:
+        await runner.cleanup()
+
+
 async def serve() -> None:
-    blob = calibrated_blob()
-    settings = json.loads(os.environ.get("UNDER_LOAD_SETTINGS", "{}"))
-    given = {"workers": WORKERS, "enable_http": True, "http_host": "127.0.0.1", "http_port": 0,
-             "http_token": (TOKEN,), **settings}  # fmt: skip
-    app = Application(**given)
+    size = os.environ.get("UNDER_LOAD_BLOB_BYTES")
+    blob = os.urandom(int(size)) if size else calibrated_blob()
 
     async def body() -> None:
         await asyncio.sleep(JOB_AWAIT)
         hashlib.sha256(blob).digest()
+
+    if os.environ.get("UNDER_LOAD_BARE"):
+        await serve_bare(blob, body)
+        return
+    settings = json.loads(os.environ.get("UNDER_LOAD_SETTINGS", "{}"))
+    given = {"workers": WORKERS, "enable_http": True, "http_host": "127.0.0.1", "http_port": 0,
+             "http_token": (TOKEN,), **settings}  # fmt: skip
+    app = Application(**given)
 
     @app.handler("work", timeout=5.0)
     async def work(job: Job) -> None:
@@ -198,32 +252,9 @@ async def serve() -> None:
     async def submit() -> None:
         await app.submit("work")
 
-    gauges = Gauges()
-    loop = asyncio.get_running_loop()
     async with app:
-        print(json.dumps({"url": app.http_url, "blob_bytes": len(blob)}), flush=True)
-        while line := await loop.run_in_executor(None, sys.stdin.readline):
-            command = json.loads(line)
-            load, seconds = Load(), float(command["seconds"])
-            job = body if command.get("bare") else submit
-            if command["cmd"] == "capacity":
-                run = capacity(job, load, seconds)
-            else:
-                run = paced(job, load, float(command["rate"]), seconds)
-            gauges.reset()
-            cpu, wall = time.process_time(), time.perf_counter()
-            print(json.dumps({"started": True}), flush=True)
-            until = loop.time() + seconds
-            lag = asyncio.gather(gauges.sample_lag(until), gauges.sample_waits(until))
-            await run
-            elapsed = time.perf_counter() - wall
-            await asyncio.wait_for(load.idle.wait(), 30)
-            await lag
-            print(json.dumps({
-                "seconds": elapsed, "done": load.done, "refused": load.refused,
-                "failed": load.failed, "skipped": load.skipped,
-                "cpu_seconds": time.process_time() - cpu, **gauges.summary(),
-            }), flush=True)  # fmt: skip
+        assert app.http_url is not None
+        await commands(app.http_url, blob, submit)
 
 
 if __name__ == "__main__":
