@@ -133,8 +133,7 @@ class Application:
     # -- composition -----------------------------------------------------------------
 
     def components(self) -> dict[str, Component]:
-        """The six components by name (each is the attribute of that name), in health-report
-        order."""
+        """The six components by name (each is its attribute), in health-report order."""
         return {name: getattr(self, name) for name in COMPONENTS}
 
     def _start_order(self) -> list[tuple[str, Stage]]:
@@ -253,10 +252,8 @@ class Application:
                      jobs_failed=self.workers.jobs_failed_total)  # fmt: skip
 
     def hurry(self) -> None:
-        """Cut a stop in progress short: skip the rest of the drain delay and job wait.
-
-        Jobs still queued or running are then failed with ``NotRunning`` as usual.
-        """
+        """Cut a stop in progress short: skip the rest of the drain delay and job wait (jobs
+        still queued or running are then failed with ``NotRunning`` as usual)."""
         self.in_flight.hurry()
 
     async def __aenter__(self) -> Self:
