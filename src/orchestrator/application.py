@@ -287,8 +287,7 @@ class Application:
         return effective_config(self)
 
     def health(self) -> HealthReport:
-        """Every component's health, and since when (as the background watcher saw it); a
-        check that raises counts as unhealthy."""
+        """Every component's health and since when (a check that raises is unhealthy)."""
         checks = [(name, c.health) for name, c in self.components().items()]
         return aggregate(checks, self.clock.wall(), self.monitors.health_watch.since)
 
