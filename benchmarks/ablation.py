@@ -36,7 +36,8 @@ from aiohttp import web
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))  # run as a script from anywhere
-from benchmarks.load import free_port, pinned, run_wrk, wait_ready  # noqa: E402
+from benchmarks.load import free_port, wait_ready  # noqa: E402
+from benchmarks.load_client import pinned, run_wrk  # noqa: E402
 
 BODY = b'{"healthy":true}'
 VARIANTS = ("bare", "+ guard", "+ chain", "+ headers", "full (chain)", "full")

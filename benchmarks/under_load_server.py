@@ -12,12 +12,16 @@ line on standard input and answers one JSON line on standard output:
 
 Both answer ``{"started": true}`` when the load begins, then, once every job submitted has
 its outcome, the jobs done, refused (``QueueFull``), failed and skipped, the loop lag
-(lateness of a 5 ms timer: p99 and max), the garbage collections (count and longest pause
-per generation, from ``gc.callbacks``) and the CPU seconds the process used.
+(lateness of a 5 ms timer: p99 and max), the loop wait (p50 and p99; see ``Gauges``), the
+garbage collections (count and longest pause per generation, from ``gc.callbacks``) and
+the CPU seconds the process used.
 
 Settings other than the defaults come as JSON in ``UNDER_LOAD_SETTINGS`` (a lever's
-measurement, never the benchmark's figures). Logs: JSON lines at info, buffered, to the
-file in ``UNDER_LOAD_LOG``.
+measurement, never the benchmark's figures). With ``UNDER_LOAD_BARE`` set, the process is
+the CI gate's baseline instead: no application, a bare aiohttp server answering constant
+bytes on every path, and the same job body run as a plain task per submission
+(``UNDER_LOAD_BLOB_BYTES`` gives it the application's blob size). Logs: JSON lines at
+info, buffered, to the file in ``UNDER_LOAD_LOG``.
 """
 
 from __future__ import annotations
@@ -27,11 +31,17 @@ import gc
 import hashlib
 import json
 import os
+import random
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent.parent))  # run as a script from anywhere
+from aiohttp import web
+
+from benchmarks.gate import UncontendedClock
 from orchestrator import Application, Job, QueueFull
 from orchestrator.log import configure_logging
 
@@ -43,6 +53,8 @@ SUBMITTERS = 400
 MAX_BEHIND = 0.005
 """Seconds of schedule the paced generator may catch up in one turn; older slots are skipped."""
 LAG_INTERVAL = 0.005
+WAIT_SAMPLERS = 4
+"""Timers kept pending at random moments by ``Gauges.sample_waits`` (about 800 a second)."""
 
 
 def quantile(values: Iterable[float], q: float) -> float:
@@ -62,12 +74,21 @@ def calibrated_blob(target: float = JOB_CPU) -> bytes:
 
 
 class Gauges:
-    """Loop lag and GC pauses, recorded while a run lasts."""
+    """Loop lag, loop wait and GC pauses, recorded while a run lasts.
+
+    The loop wait is how late timers due at random moments ran (``WAIT_SAMPLERS`` of
+    them, each due 0-10 ms after the last), less the time this thread waited for a CPU
+    meanwhile (``UncontendedClock``): what an event arriving at any moment, a probe's
+    bytes for instance, waits for the loop because of the loop's own work. Unlike the
+    lag, it does not grow when another process takes the core.
+    """
 
     def __init__(self) -> None:
         self.lags: list[float] = []
+        self.waits: list[float] = []
         self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
         self._gc_started = 0.0
+        self._clock = UncontendedClock()
         gc.callbacks.append(self._on_gc)
 
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
@@ -78,6 +99,7 @@ class Gauges:
 
     def reset(self) -> None:
         self.lags.clear()
+        self.waits.clear()
         for pauses in self.pauses.values():
             pauses.clear()
 
@@ -88,10 +110,23 @@ class Gauges:
             await asyncio.sleep(LAG_INTERVAL)
             self.lags.append(max(0.0, loop.time() - expected))
 
+    async def sample_waits(self, until: float) -> None:
+        loop, rng = asyncio.get_running_loop(), random.Random()
+
+        async def sampler() -> None:
+            while loop.time() < until:
+                delay = rng.uniform(0.0, 2 * LAG_INTERVAL)
+                started = self._clock.now()
+                await asyncio.sleep(delay)
+                self.waits.append(max(0.0, self._clock.since(started) - delay))
+
+        await asyncio.gather(*(sampler() for _ in range(WAIT_SAMPLERS)))
+
     def summary(self) -> dict[str, Any]:
         gcs = {str(g): {"count": len(p), "longest": max(p, default=0.0)}
                for g, p in self.pauses.items()}  # fmt: skip
         return {"lag_p99": quantile(self.lags, 0.99), "lag_max": max(self.lags, default=0.0),
+                "wait_p50": quantile(self.waits, 0.5), "wait_p99": quantile(self.waits, 0.99),
                 "gc": gcs}  # fmt: skip
 
 
@@ -104,11 +139,11 @@ class Load:
         self.idle.set()
         self.tasks: set[asyncio.Task[None]] = set()
 
-    async def one(self, app: Application) -> None:
+    async def one(self, job: Callable[[], Awaitable[Any]]) -> None:
         self.outstanding += 1
         self.idle.clear()
         try:
-            await app.submit("work")
+            await job()
             self.done += 1
         except QueueFull:
             self.refused += 1
@@ -120,17 +155,17 @@ class Load:
                 self.idle.set()
 
 
-async def capacity(app: Application, load: Load, seconds: float) -> None:
+async def capacity(job: Callable[[], Awaitable[Any]], load: Load, seconds: float) -> None:
     deadline = time.perf_counter() + seconds
 
     async def submitter() -> None:
         while time.perf_counter() < deadline:
-            await load.one(app)
+            await load.one(job)
 
     await asyncio.gather(*(submitter() for _ in range(SUBMITTERS)))
 
 
-async def paced(app: Application, load: Load, rate: float, seconds: float) -> None:
+async def paced(job: Callable[[], Awaitable[Any]], load: Load, rate: float, seconds: float) -> None:
     loop = asyncio.get_running_loop()
     interval = 1.0 / rate
     started = loop.time()
@@ -141,15 +176,70 @@ async def paced(app: Application, load: Load, rate: float, seconds: float) -> No
             load.skipped += missed
             due += missed * interval
         while due <= now and due < end:
-            task = loop.create_task(load.one(app))  # its outcome is counted by load
+            task = loop.create_task(load.one(job))  # its outcome is counted by load
             load.tasks.add(task)
             task.add_done_callback(load.tasks.discard)
             due += interval
         await asyncio.sleep(max(0.0, min(due, end) - loop.time()))
 
 
+async def commands(url: str, blob: bytes, job: Callable[[], Awaitable[Any]]) -> None:
+    """Say hello, then run the load commands read from standard input until it closes."""
+    gauges = Gauges()
+    loop = asyncio.get_running_loop()
+    print(json.dumps({"url": url, "blob_bytes": len(blob)}), flush=True)
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        command = json.loads(line)
+        load, seconds = Load(), float(command["seconds"])
+        if command["cmd"] == "capacity":
+            run = capacity(job, load, seconds)
+        else:
+            run = paced(job, load, float(command["rate"]), seconds)
+        gauges.reset()
+        cpu, wall = time.process_time(), time.perf_counter()
+        print(json.dumps({"started": True}), flush=True)
+        until = loop.time() + seconds
+        lag = asyncio.gather(gauges.sample_lag(until), gauges.sample_waits(until))
+        await run
+        elapsed = time.perf_counter() - wall
+        await asyncio.wait_for(load.idle.wait(), 30)
+        await lag
+        print(json.dumps({
+            "seconds": elapsed, "done": load.done, "refused": load.refused,
+            "failed": load.failed, "skipped": load.skipped,
+            "cpu_seconds": time.process_time() - cpu, **gauges.summary(),
+        }), flush=True)  # fmt: skip
+
+
+async def serve_bare(blob: bytes, body: Callable[[], Awaitable[None]]) -> None:
+    """The baseline: bare aiohttp answering constant bytes, the job body as plain tasks."""
+
+    async def constant(request: web.Request) -> web.Response:
+        return web.Response(body=b'{"status":"ok"}', content_type="application/json")
+
+    web_app = web.Application()
+    web_app.router.add_get("/{tail:.*}", constant)
+    runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        await commands(f"http://127.0.0.1:{site.port}", blob, body)
+    finally:
+        await runner.cleanup()
+
+
 async def serve() -> None:
-    blob = calibrated_blob()
+    size = os.environ.get("UNDER_LOAD_BLOB_BYTES")
+    blob = os.urandom(int(size)) if size else calibrated_blob()
+
+    async def body() -> None:
+        await asyncio.sleep(JOB_AWAIT)
+        hashlib.sha256(blob).digest()
+
+    if os.environ.get("UNDER_LOAD_BARE"):
+        await serve_bare(blob, body)
+        return
     settings = json.loads(os.environ.get("UNDER_LOAD_SETTINGS", "{}"))
     given = {"workers": WORKERS, "enable_http": True, "http_host": "127.0.0.1", "http_port": 0,
              "http_token": (TOKEN,), **settings}  # fmt: skip
@@ -157,33 +247,14 @@ async def serve() -> None:
 
     @app.handler("work", timeout=5.0)
     async def work(job: Job) -> None:
-        await asyncio.sleep(JOB_AWAIT)
-        hashlib.sha256(blob).digest()
+        await body()
 
-    gauges = Gauges()
-    loop = asyncio.get_running_loop()
+    async def submit() -> None:
+        await app.submit("work")
+
     async with app:
-        print(json.dumps({"url": app.http_url, "blob_bytes": len(blob)}), flush=True)
-        while line := await loop.run_in_executor(None, sys.stdin.readline):
-            command = json.loads(line)
-            load, seconds = Load(), float(command["seconds"])
-            if command["cmd"] == "capacity":
-                run = capacity(app, load, seconds)
-            else:
-                run = paced(app, load, float(command["rate"]), seconds)
-            gauges.reset()
-            cpu, wall = time.process_time(), time.perf_counter()
-            print(json.dumps({"started": True}), flush=True)
-            lag = loop.create_task(gauges.sample_lag(loop.time() + seconds))
-            await run
-            elapsed = time.perf_counter() - wall
-            await asyncio.wait_for(load.idle.wait(), 30)
-            await lag
-            print(json.dumps({
-                "seconds": elapsed, "done": load.done, "refused": load.refused,
-                "failed": load.failed, "skipped": load.skipped,
-                "cpu_seconds": time.process_time() - cpu, **gauges.summary(),
-            }), flush=True)  # fmt: skip
+        assert app.http_url is not None
+        await commands(app.http_url, blob, submit)
 
 
 if __name__ == "__main__":

@@ -13,29 +13,32 @@ from orchestrator.log_level import LEVEL
 from tests.fakes import FakeFactory, make_app
 
 
-@pytest.fixture(autouse=True)
-def _reset_structlog() -> Iterator[None]:
-    """Give every test structlog's defaults, whatever the previous test configured.
-
-    Loggers are never cached in tests (structlog's advice): a module-level logger cached by
-    one test would keep writing to that test's stream for the rest of the run. (Patched by
-    hand, not with ``monkeypatch``: an autouse ``monkeypatch`` would be undone only after
-    every other fixture's teardown, and a test's own patches with it.)
-    """
+@pytest.fixture(autouse=True, scope="session")
+def _uncached_structlog() -> Iterator[None]:
+    """Loggers are never cached in tests (structlog's advice): a module-level logger cached
+    under one configuration would keep it for the rest of the run, whatever later tests
+    configure. Session-wide, so that module fixtures (a live server that configures logging
+    as it starts) are covered too."""
     configure = structlog.configure
 
     def uncached(**settings: Any) -> None:
         configure(**{**settings, "cache_logger_on_first_use": False})
 
     structlog.configure = uncached  # type: ignore[assignment]
-    structlog.reset_defaults()
-    LEVEL.reset()
     try:
         yield
     finally:
-        structlog.reset_defaults()
-        LEVEL.reset()
         structlog.configure = configure
+
+
+@pytest.fixture(autouse=True)
+def _reset_structlog() -> Iterator[None]:
+    """Give every test structlog's defaults, whatever the previous test configured."""
+    structlog.reset_defaults()
+    LEVEL.reset()
+    yield
+    structlog.reset_defaults()
+    LEVEL.reset()
 
 
 @pytest.fixture

@@ -133,8 +133,7 @@ class Application:
     # -- composition -----------------------------------------------------------------
 
     def components(self) -> dict[str, Component]:
-        """The six components by name (each is the attribute of that name), in health-report
-        order."""
+        """The six components by name (each is its attribute), in health-report order."""
         return {name: getattr(self, name) for name in COMPONENTS}
 
     def _start_order(self) -> list[tuple[str, Stage]]:
@@ -205,6 +204,7 @@ class Application:
             raise NotRunning(f"cannot start: the application is {self.lifecycle.state.value}")
         configure_logging_unless_configured()
         self.in_flight.rearm()
+        self.events.reopen()
         try:
             await self.lifecycle.start_all(self._start_order(), then=self._serving())
         except HttpServerError:
@@ -240,7 +240,7 @@ class Application:
         delay = self._http.drain()
         log.info("draining", drain_delay_seconds=delay, jobs_in_flight=self.in_flight.count)
         self.events.publish("draining", {"drain_delay_seconds": delay})
-        self.events.close_all()  # event streams end cleanly rather than hold the HTTP stop
+        self.events.close_all()  # streams end now: none holds the HTTP stop (2x its timeout)
         # readiness is 503 while the server still answers, for load balancers
         await self.in_flight.drain(timeout, *([self.clock.sleep(delay)] if delay > 0 else []))
         self.lifecycle.transition(State.STOPPING)
@@ -252,10 +252,8 @@ class Application:
                      jobs_failed=self.workers.jobs_failed_total)  # fmt: skip
 
     def hurry(self) -> None:
-        """Cut a stop in progress short: skip the rest of the drain delay and job wait.
-
-        Jobs still queued or running are then failed with ``NotRunning`` as usual.
-        """
+        """Cut a stop in progress short: skip the rest of the drain delay and job wait (jobs
+        still queued or running are then failed with ``NotRunning`` as usual)."""
         self.in_flight.hurry()
 
     async def __aenter__(self) -> Self:
@@ -289,8 +287,7 @@ class Application:
         return effective_config(self)
 
     def health(self) -> HealthReport:
-        """Every component's health, and since when (as the background watcher saw it); a
-        check that raises counts as unhealthy."""
+        """Every component's health and since when (a check that raises is unhealthy)."""
         checks = [(name, c.health) for name, c in self.components().items()]
         return aggregate(checks, self.clock.wall(), self.monitors.health_watch.since)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import NotRunning, OrchestratorError
 
 __all__ = ["Event", "EventBus", "EventSink", "Subscription", "Throttle", "TooManySubscribers"]
 
@@ -90,6 +90,7 @@ class EventBus:
         self._subscribers: list[Subscription] = []
         self._seq = 0
         self.published_total = 0
+        self.closed = False
 
     @property
     def subscribers(self) -> int:
@@ -110,8 +111,11 @@ class EventBus:
         """A new subscription.
 
         Raises:
+            NotRunning: after ``close_all()`` (the application is stopping), until ``reopen()``.
             TooManySubscribers: when ``max_subscribers`` already listen.
         """
+        if self.closed:
+            raise NotRunning("the event bus is closed: the application is stopping")
         if len(self._subscribers) >= self.max_subscribers:
             raise TooManySubscribers(f"at most {self.max_subscribers} event subscribers")
         sub = Subscription(self.capacity)
@@ -124,9 +128,15 @@ class EventBus:
             self._subscribers.remove(sub)
 
     def close_all(self) -> None:
-        """End every subscription (at drain and stop)."""
+        """End every subscription and refuse new ones (the application's stop: no stream
+        holds up the HTTP server's shutdown)."""
+        self.closed = True
         for sub in self._subscribers:
             sub.close()
+
+    def reopen(self) -> None:
+        """Accept subscriptions again (the application starts)."""
+        self.closed = False
 
 
 class Throttle:

@@ -2,8 +2,9 @@
 
 ``JobEvents`` logs ``job_failed``, ``job_retried``, ``job_timed_out`` and ``job_rejected``
 (at most ``limit`` per event and kind per ``window`` seconds, then one
-``job_events_suppressed`` line with the count), publishes them to the event bus at the same
-rate, keeps the last 100 failures, and the slowest jobs of the last minute per kind.
+``job_events_suppressed`` line with the count) and publishes the same events, summaries
+included, to the event bus; it keeps the last 100 failures, and the slowest jobs of the
+last minute per kind.
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ class JobEvents:
 
     def _suppressed(self, key: tuple[str, str], count: int) -> None:
         event, kind = key
-        log.info("job_events_suppressed", of=event, kind=kind, suppressed=count,
-                 window_seconds=self._throttle.window)  # fmt: skip
+        fields = {"of": event, "kind": kind, "suppressed": count,
+                  "window_seconds": self._throttle.window}  # fmt: skip
+        log.info("job_events_suppressed", **fields)
+        if self._sink is not None:
+            self._sink("job_events_suppressed", fields)
 
     def _emit(self, level: str, event: str, kind: str, fields: dict[str, Any]) -> None:
         if not self._throttle.allow((event, kind), self._wall()):
@@ -126,5 +130,5 @@ class JobEvents:
         return out
 
     def flush(self) -> None:
-        """Log the suppressed counts of windows that have ended."""
+        """Log and publish the suppressed counts of windows that have ended."""
         self._throttle.flush(self._wall())

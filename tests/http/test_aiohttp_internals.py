@@ -6,7 +6,12 @@ fails here, clearly, rather than as a strange bug under load.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import importlib
+import pkgutil
+from pathlib import Path
+from types import ModuleType
 
 import aiohttp
 import pytest
@@ -15,9 +20,39 @@ from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
 from aiolimiter import AsyncLimiter
 
+import orchestrator.http
 from orchestrator.http.concerns.rate_limit import fill_level
 
 GUARD = "src/orchestrator/http/guard.py (the connection guard)"
+FAST = "src/orchestrator/http/fast_probe.py (the probe fast path)"
+
+HANDLER_PRIVATES = frozenset(
+    name for name in dir(RequestHandler) if name.startswith("_") and not name.startswith("__")
+)
+"""Every private name of aiohttp's RequestHandler (and its base protocol)."""
+
+
+def http_modules() -> list[ModuleType]:
+    """Every module of ``orchestrator.http``, subpackages included."""
+    found = pkgutil.walk_packages(orchestrator.http.__path__, "orchestrator.http.")
+    return [importlib.import_module(info.name) for info in found]
+
+
+def undeclared(source: str, declared: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """(read but not declared, declared but not read): the private names of aiohttp's
+    RequestHandler that ``source`` touches, against a module's ``PRIVATES``."""
+    read = {
+        node.attr
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Attribute) and node.attr in HANDLER_PRIVATES
+    }
+    return read - set(declared), set(declared) - read
+
+
+DECLARED = [
+    (module.__name__, name) for module in http_modules() for name in getattr(module, "PRIVATES", ())
+]
+"""(module, private name) for each name a module lists in its ``PRIVATES``."""
 
 
 async def _view(request: web.BaseRequest) -> web.Response:
@@ -28,20 +63,59 @@ def test_aiohttp_is_the_tested_minor_release() -> None:
     """The pin in pyproject.toml and the installed aiohttp agree: 3.14."""
     assert aiohttp.__version__.startswith("3.14."), (
         f"aiohttp {aiohttp.__version__} is not the tested 3.14: re-check the internals below "
-        f"({GUARD}) before moving the pin in pyproject.toml and runtime-requirements.txt"
+        f"({GUARD}, {FAST}) before moving the pin in pyproject.toml and runtime-requirements.txt"
     )
 
 
-@pytest.mark.parametrize(
-    "name",
-    ["_request_count", "_payload_parser", "_request_in_progress", "max_line_size",
-     "max_headers", "transport",
-     # the probe fast path (guard.py, _answer_fast)
-     "_waiter", "_messages", "_parser", "_keepalive_timeout", "_next_keepalive_close_time",
-     "_keepalive_handle", "_process_keepalive"],
-)  # fmt: skip
+def test_the_privates_are_declared_where_they_are_used() -> None:
+    """The guard and the fast path are the modules that declare aiohttp internals."""
+    assert {module for module, _ in DECLARED} == {
+        "orchestrator.http.guard",
+        "orchestrator.http.fast_probe",
+    }
+
+
+@pytest.mark.parametrize("module", http_modules(), ids=lambda m: m.__name__)
+def test_a_module_reads_only_the_privates_it_declares(module: ModuleType) -> None:
+    """Every private name of aiohttp's RequestHandler a module touches is in its
+    ``PRIVATES``, and every name there is touched (the canaries below check those)."""
+    assert module.__file__ is not None
+    source = Path(module.__file__).read_text()
+    missing, unused = undeclared(source, getattr(module, "PRIVATES", ()))
+    path = f"src/{module.__name__.replace('.', '/')}.py"
+    assert not missing, (
+        f"{path} reads aiohttp's private {sorted(missing)}: add them to its PRIVATES, so "
+        "that tests/http/test_aiohttp_internals.py watches them"
+    )
+    assert not unused, f"{path} lists {sorted(unused)} in PRIVATES but reads none of them"
+
+
+def test_the_scan_catches_an_undeclared_private() -> None:
+    """The check above names a private read but not declared, and one declared but not
+    read; the module's own underscore names are no concern of it."""
+    source = (
+        "class Handler(RequestHandler):\n"
+        "    def wake(self):\n"
+        "        self._peer = 'x'\n"
+        "        self._waiter = None\n"
+        "        return self._loop.time()\n"
+    )
+    assert undeclared(source, ("_waiter", "_keepalive_handle")) == (
+        {"_loop"},
+        {"_keepalive_handle"},
+    )
+
+
+@pytest.mark.parametrize(("module", "name"), DECLARED, ids=[f"{m}:{n}" for m, n in DECLARED])
+async def test_request_handler_keeps_the_privates_we_read(module: str, name: str) -> None:
+    """aiohttp's RequestHandler still has every private attribute a module declares."""
+    handler = RequestHandler(web.Server(_view), loop=asyncio.get_running_loop())
+    assert hasattr(handler, name), f"aiohttp's RequestHandler lost {name!r}, used by {module}"
+
+
+@pytest.mark.parametrize("name", ["max_line_size", "max_headers", "transport"])
 async def test_request_handler_keeps_the_attributes_the_guard_reads(name: str) -> None:
-    """The guard reads these attributes of aiohttp's RequestHandler."""
+    """The guard reads these public attributes of aiohttp's RequestHandler."""
     handler = RequestHandler(web.Server(_view), loop=asyncio.get_running_loop())
     assert hasattr(handler, name), f"aiohttp's RequestHandler lost {name!r}, used by {GUARD}"
 
@@ -62,7 +136,7 @@ async def test_the_fast_path_can_hold_back_the_connections_wake_up() -> None:
     each parsed request in ``_messages``; the parser must have ``message_consumed()``."""
     handler = RequestHandler(web.Server(_view), loop=asyncio.get_running_loop())
     assert callable(getattr(handler._parser, "message_consumed", None)), (
-        f"aiohttp's request parser lost message_consumed(), called by {GUARD}"
+        f"aiohttp's request parser lost message_consumed(), called by {FAST}"
     )
 
     class Transport(asyncio.Transport):
@@ -84,7 +158,7 @@ async def test_the_fast_path_can_hold_back_the_connections_wake_up() -> None:
         handler._waiter = None
         handler.data_received(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
         handler._waiter = waiter
-        assert not waiter.done(), f"aiohttp wakes the connection another way: see {GUARD}"
+        assert not waiter.done(), f"aiohttp wakes the connection another way: see {FAST}"
         assert len(handler._messages) == 1
         message = handler._messages[0][0]
         assert isinstance(message, RawRequestMessage)

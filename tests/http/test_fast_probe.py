@@ -15,34 +15,7 @@ from orchestrator.config import HttpSettings
 from orchestrator.health import HealthReport
 from orchestrator.http.server import HttpServer
 from tests.fakes import make_app
-
-
-class Connection:
-    """A raw HTTP/1.1 connection to the application (bytes in, bytes out)."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    async def send(self, *requests: str) -> None:
-        self.writer.write("".join(requests).encode())
-        await self.writer.drain()
-
-    async def response(self, *, head: bool = False) -> tuple[str, dict[str, str], bytes]:
-        """One response: status line, headers (lower-case names), body (none for HEAD)."""
-        raw = await asyncio.wait_for(self.reader.readuntil(b"\r\n\r\n"), 5)
-        lines = raw.decode().split("\r\n")
-        headers = dict(line.split(": ", 1) for line in lines[1:] if line)
-        headers = {k.lower(): v for k, v in headers.items()}
-        body = b"" if head else await self.reader.readexactly(int(headers["content-length"]))
-        return lines[0], headers, body
-
-    async def closed(self) -> bool:
-        return await asyncio.wait_for(self.reader.read(), 5) == b""
-
-
-def get(path: str, *extra: str) -> str:
-    return "".join([f"GET {path} HTTP/1.1\r\nHost: test\r\n", *(f"{h}\r\n" for h in extra),
-                    "\r\n"])  # fmt: skip
+from tests.http.helpers import Connection, get
 
 
 @pytest.fixture

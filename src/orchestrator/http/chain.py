@@ -26,7 +26,7 @@ from orchestrator.http.concerns.auth import TokenAuth
 from orchestrator.http.concerns.cors import Cors
 from orchestrator.http.concerns.error_mapping import render_error
 from orchestrator.http.concerns.rate_limit import RateLimiter
-from orchestrator.http.concerns.request_id import RequestIds
+from orchestrator.http.concerns.request_id import HEADER, RequestIds
 from orchestrator.http.keys import AUTHORISED, STARTED
 from orchestrator.http.route import CATCH_ALL, Route, exempt_paths, public_paths
 from orchestrator.http.state import HttpState
@@ -118,7 +118,7 @@ class Chain:
                 response, error = render_error(exc, request, rid, route)
             try:
                 headers = response.headers
-                headers["X-Request-ID"] = rid
+                headers[HEADER] = rid
                 if close or state.draining:
                     response.force_close()  # draining: no keep-alive, so stopping cuts nothing
                 if limit_headers is not None:
@@ -126,9 +126,25 @@ class Chain:
                 if cors is not None:
                     cors.decorate(request, response)
                 state.count(route, response.status)
-                access_log.record(request, response, route, probe, perf() - started, client, error)
+                access_log.record(
+                    method=request.method, path=request.path, route=route,
+                    status=response.status, duration=perf() - started,
+                    sent=_sent(request, response), client=client,
+                    user_agent=request.headers.get("User-Agent", ""), probe=probe,
+                    request_id=rid, error=error,
+                )  # fmt: skip
             finally:
                 reset_contextvars(**bound)  # keep-alive requests share a task: never leak ids
             return response
 
         return chained
+
+
+def _sent(request: web.Request, response: web.StreamResponse) -> int:
+    """Bytes of body sent: none for HEAD, whatever a streamed response wrote."""
+    if request.method == "HEAD":
+        return 0
+    if response.prepared:
+        return response.body_length
+    body = getattr(response, "body", None)
+    return len(body) if isinstance(body, bytes | bytearray) else 0

@@ -13,16 +13,16 @@ from typing import Any
 
 import orjson
 from aiohttp import web
-from aiohttp_sse import sse_response
+from aiohttp_sse import EventSourceResponse, sse_response
 from pyinstrument import Profiler
 from pyinstrument.renderers import SpeedscopeRenderer
 
 from orchestrator.clock import utc_iso
-from orchestrator.errors import ConfigError
-from orchestrator.events import TooManySubscribers
+from orchestrator.errors import ConfigError, NotRunning
+from orchestrator.events import Subscription, TooManySubscribers
 from orchestrator.http.api_error import ApiError
-from orchestrator.http.concerns.request_id import REQUEST_ID
-from orchestrator.http.keys import OBSERVABLE, STATE
+from orchestrator.http.concerns.request_id import HEADER, REQUEST_ID
+from orchestrator.http.keys import OBSERVABLE
 from orchestrator.http.responses import NO_STORE, json_response
 from orchestrator.http.views import flag
 from orchestrator.log_level import LEVEL, LEVELS, MAX_SECONDS
@@ -209,32 +209,76 @@ async def config(request: web.Request) -> web.Response:
     return json_response(body, 200, NO_STORE, pretty=flag(request, "pretty"))
 
 
+PING_SECONDS = 15.0
+"""Seconds between keep-alive comments on a quiet event stream (they find a gone client)."""
+
+
+class EventStream(EventSourceResponse):
+    """A Server-Sent Events response that counts the body bytes it has written."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._written = 0
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        await super().write(data)
+        self._written += len(data)
+
+    @property
+    def body_length(self) -> int:
+        """Bytes of events and pings written (aiohttp counts only at ``write_eof``, after
+        the access log has written its line)."""
+        return self._written
+
+
+async def _relay(subscription: Subscription, stream: EventStream) -> None:
+    """Send the subscription's events until it closes.
+
+    Raises:
+        ConnectionResetError: the client has gone.
+    """
+    while True:
+        event, dropped = await subscription.next()
+        if dropped:
+            await stream.send(orjson.dumps({"dropped": dropped}).decode(), event="dropped")
+        if event is None:
+            return  # the application is stopping, or a ping found the client gone
+        data = {"at": utc_iso(event.at), **event.fields}
+        await stream.send(
+            orjson.dumps(data, default=str).decode(), event=event.name, id=str(event.seq)
+        )
+
+
 async def events(request: web.Request) -> web.StreamResponse:
-    """``GET /debug/events``: the application's notable events as Server-Sent Events."""
+    """``GET /debug/events``: the application's notable events as Server-Sent Events.
+
+    An operator drain leaves streams be (drained to be watched); the application's stop
+    ends them. A client hanging up is a normal end, found at the next event or ping.
+    """
     bus = _inspectable(request).events
     if request.method == "HEAD":
         return web.Response(headers={"Content-Type": "text/event-stream", **NO_STORE})
-    if request.app[STATE].draining:
-        raise ApiError(503, "draining", "the instance is draining: no new event streams")
     try:
         subscription = bus.subscribe()
     except TooManySubscribers:
         raise ApiError(
             503, "too_many_subscribers", f"at most {bus.max_subscribers} event streams at once"
         ) from None
+    except NotRunning:
+        raise ApiError(503, "not_running", "the application is stopping: no new streams") from None
     try:
-        headers = {"X-Request-ID": request[REQUEST_ID], **NO_STORE}
-        async with sse_response(request, headers=headers, ping_interval=15) as stream:
-            while stream.is_connected():
-                event, dropped = await subscription.next()
-                if dropped:
-                    await stream.send(orjson.dumps({"dropped": dropped}).decode(), event="dropped")
-                if event is None:
-                    break  # draining or stopping: the stream ends cleanly
-                data = {"at": utc_iso(event.at), **event.fields}
-                await stream.send(
-                    orjson.dumps(data, default=str).decode(), event=event.name, id=str(event.seq)
-                )
+        headers = {HEADER: request[REQUEST_ID], **NO_STORE}
+        async with sse_response(
+            request, headers=headers, ping_interval=PING_SECONDS, response_cls=EventStream
+        ) as stream:
+            pings = asyncio.ensure_future(stream.wait())  # ends when a ping fails
+            pings.add_done_callback(lambda _: subscription.close())
+            try:
+                await _relay(subscription, stream)
+            except ConnectionResetError:
+                pass  # the client hung up: the stream is over, nothing failed
+            finally:
+                pings.cancel()
         return stream
     finally:
         bus.unsubscribe(subscription)

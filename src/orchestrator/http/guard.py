@@ -8,10 +8,13 @@ traceback. ``protocol_factory`` gives the listener a request handler that closes
 kind, keeps the second bounded (evicting the oldest connection still sending its head
 before refusing a new one), and answers the third with a JSON 4xx that echoes nothing.
 
-It subclasses aiohttp's ``RequestHandler`` and reads three of its private attributes
-(``_request_count``, ``_payload_parser``, ``_request_in_progress``): aiohttp is pinned to
-the tested minor release, and ``tests/http/test_aiohttp_internals.py`` fails with a clear
-message when one of them changes.
+Each chunk of bytes goes to the probe fast path first when it is on (``fast_probe.py``
+parses it and may answer a plain probe at once); everything else is aiohttp's own.
+
+It subclasses aiohttp's ``RequestHandler`` and reads the private attributes named in
+``PRIVATES``: aiohttp is pinned to the tested minor release, and
+``tests/http/test_aiohttp_internals.py`` fails with a clear message when one of them
+changes, or when this module reads one that is not listed.
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ from typing import Any
 import structlog
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, LineTooLong
-from aiohttp.http_parser import RawRequestMessage
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 from aiohttp.web_server import Server
 
 from orchestrator.http.client import host_port
-from orchestrator.http.concerns.request_id import RequestIds
+from orchestrator.http.concerns.request_id import HEADER, RequestIds
 from orchestrator.http.fast_probe import FastProbes
 from orchestrator.http.responses import error_response
 
-__all__ = ["ConnectionGuard", "GuardedRequestHandler", "protocol_factory"]
+__all__ = ["PRIVATES", "ConnectionGuard", "GuardedRequestHandler", "protocol_factory"]
+
+PRIVATES = ("_request_count", "_payload_parser", "_request_in_progress", "_loop")
+"""The private attributes of aiohttp's ``RequestHandler`` this module reads."""
 
 log = structlog.get_logger("orchestrator.http.guard")
 
@@ -165,47 +170,15 @@ class GuardedRequestHandler(RequestHandler):
         if in_head:
             self._head.feed(data)
         before = self._request_count
-        waiter = self._waiter
-        if self.fast is not None and waiter is not None and not waiter.done():
-            self._waiter = None  # aiohttp must not wake the connection's task before we look
-            try:
-                super().data_received(data)
-            finally:
-                self._waiter = waiter
-            if not (len(self._messages) == 1 and self._answer_fast()) and self._messages:
-                waiter.set_result(None)
-        else:
+        if self.fast is None:
             super().data_received(data)
+        else:  # aiohttp parses; a lone plain probe is answered at once
+            self.fast.received(self, data, super().data_received, self._peer)
         if self._request_count != before:
             self._disarm()  # a whole request head arrived (or one the parser refused)
             self._last_head, self._head = self._head, _HeadShape()
         elif data and in_head:
             self._arm()  # the start of a request head: it must complete in time
-
-    def _answer_fast(self) -> bool:
-        """Answer the one request waiting, when it is a plain probe (see fast_probe.py)."""
-        message, _ = self._messages[0]
-        if not isinstance(message, RawRequestMessage) or self.transport is None:
-            return False
-        assert self.fast is not None
-        try:
-            response = self.fast.answer(message, self._peer)
-        except Exception:  # e.g. an Observable whose health() raises: the chain answers 500
-            return False
-        if response is None:
-            return False
-        self._messages.popleft()
-        if self._parser is not None:
-            self._parser.message_consumed()
-        self.transport.write(response)
-        if message.should_close:
-            self.force_close()
-        elif self._keepalive_timeout > 0:  # idle again: the keep-alive timer runs from now
-            close_time = self._loop.time() + self._keepalive_timeout
-            self._next_keepalive_close_time = close_time
-            if self._keepalive_handle is None:
-                self._keepalive_handle = self._loop.call_at(close_time, self._process_keepalive)
-        return True
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
@@ -242,7 +215,7 @@ class GuardedRequestHandler(RequestHandler):
                 log.info("http_bad_request", request_id=rid, status=status,
                          error=type(exc).__name__)  # fmt: skip
         response = error_response(status, code, detail, request_id=rid,
-                                  headers={"X-Request-ID": rid})  # fmt: skip
+                                  headers={HEADER: rid})  # fmt: skip
         response.force_close()
         return response
 

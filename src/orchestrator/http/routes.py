@@ -278,11 +278,11 @@ ROUTES: tuple[Route, ...] = (
         tag="debug",
         responses={
             "200": response(
-                "the stream, until the instance drains",
+                "the stream, until the client hangs up or the application stops",
                 {"text/event-stream": TEXT},
                 "Cache-Control",
             ),
-            "503": response("`too_many_subscribers` or `draining`", ERROR),
+            "503": response("`too_many_subscribers`, or `not_running` once it stops", ERROR),
         },
     ),
 )

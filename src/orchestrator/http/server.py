@@ -13,16 +13,12 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from orchestrator.clock import MonotonicClock
 from orchestrator.config import HttpSettings
 from orchestrator.errors import HttpServerError
-from orchestrator.http.app import create_app
+from orchestrator.http.app import HttpLayer
 from orchestrator.http.client import host_port
-from orchestrator.http.fast_probe import FAST_PROBES
 from orchestrator.http.guard import ConnectionGuard, protocol_factory
 from orchestrator.http.route import CATCH_ALL, Route
-from orchestrator.http.snapshot import SnapshotCache
-from orchestrator.http.state import HttpState
 from orchestrator.types import Clock, Observable, StatsDict
 
 __all__ = ["HttpServer"]
@@ -80,7 +76,7 @@ def _bind_error(exc: OSError) -> str:
 
 
 class HttpServer:
-    """Serves ``create_app(observable)`` on ``http_host:http_port``.
+    """Serves the HTTP layer of ``observable`` (``HttpLayer``) on ``http_host:http_port``.
 
     ``start`` binds (port 0 picks a free port) or raises ``HttpServerError`` after logging
     ``http_server_failed`` and releasing everything it set up. ``stop`` stops listening,
@@ -96,16 +92,13 @@ class HttpServer:
         clock: Clock | None = None,
         routes: Sequence[Route] = (),
     ) -> None:
-        self._observable = observable
-        self._routes = routes
         self.settings = settings
-        self._clock = clock or MonotonicClock()
-        self.state = HttpState()
-        self.snapshot = SnapshotCache(
-            observable.get_stats, ttl=settings.stats_ttl, clock=self._clock,
-            slow_threshold=settings.stats_slow_threshold,
+        self.layer = layer = HttpLayer(observable, settings, clock=clock, routes=routes)
+        self.state, self.snapshot = layer.state, layer.snapshot
+        self.guard = ConnectionGuard(
+            settings.http_header_timeout, settings.http_max_connections,
+            request_ids=layer.request_ids,
         )  # fmt: skip
-        self.guard = ConnectionGuard(settings.http_header_timeout, settings.http_max_connections)
         self.status = "stopped" if settings.enable_http else "disabled"
         self.error: str | None = None
         self.port: int | None = None
@@ -134,12 +127,12 @@ class HttpServer:
         """
         s = self.settings
         self.state.draining, self.state.drain_until = False, None
-        app = create_app(
-            self._observable, s, clock=self._clock, state=self.state, snapshot=self.snapshot,
-            routes=self._routes, request_ids=self.guard.request_ids,
-        )  # fmt: skip
+        parts = self.layer.assemble()
         runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=s.http_shutdown_timeout
+            parts.app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=s.http_shutdown_timeout,
         )
         try:
             await runner.setup()
@@ -147,7 +140,7 @@ class HttpServer:
             connections = protocol_factory(
                 runner.server,
                 self.guard,
-                app.get(FAST_PROBES),
+                parts.fast_probes,
                 access_log=None,
                 keepalive_timeout=s.http_keepalive_timeout,
             )
@@ -188,7 +181,7 @@ class HttpServer:
         """
         self.state.draining = draining
         self.state.drain_until = (
-            self._clock.now() + seconds if draining and seconds is not None else None
+            self.layer.clock.now() + seconds if draining and seconds is not None else None
         )
 
     async def stop(self) -> None:

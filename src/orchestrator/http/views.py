@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
 
 import structlog
 from aiohttp import web
@@ -26,6 +25,7 @@ from orchestrator.http.keys import (
     STARTED,
     STATE,
 )
+from orchestrator.http.probe import probe, shown_reason
 from orchestrator.http.responses import NO_STORE, json_bytes, json_response
 from orchestrator.http.route import CATCH_ALL
 from orchestrator.http.snapshot import Snapshot
@@ -45,15 +45,11 @@ __all__ = [
     "metrics",
     "openapi_document",
     "ready",
-    "readiness",
-    "shown_reason",
     "stats",
     "stats_section",
 ]
 
 log = structlog.get_logger("orchestrator.http")
-
-LIVE = b'{"status":"alive"}'
 
 
 def _snapshot(request: web.Request) -> tuple[Snapshot, bool]:
@@ -93,27 +89,9 @@ def _may_see_reasons(request: web.Request) -> bool:
     return bool(request.get(AUTHORISED, True))
 
 
-REASON_HIDDEN = "hidden: send a valid bearer token to see it"
-"""A health reason as a caller without the token sees it (the same in every route)."""
-
-
 def _reason(request: web.Request, reason: str | None) -> str | None:
     """``reason`` for a caller who may see it; else that it is hidden (None stays None)."""
     return shown_reason(reason, _may_see_reasons(request))
-
-
-def shown_reason(reason: str | None, may_see: bool) -> str | None:
-    """``reason``, or that it is hidden from a caller who may not see it."""
-    return reason if reason is None or may_see else REASON_HIDDEN
-
-
-def readiness(report: HealthReport, may_see: bool) -> tuple[dict[str, Any], int]:
-    """``/ready``'s body and status for a running, undrained application."""
-    if report.healthy:
-        return {"ready": True}, 200
-    failing = report.failing()
-    reason = ", ".join(f"{name}: {shown_reason(why, may_see)}" for name, why in failing.items())
-    return {"ready": False, "reason": f"unhealthy: {reason}"}, 503
 
 
 async def index(request: web.Request) -> web.Response:
@@ -140,13 +118,11 @@ def _health(request: web.Request) -> HealthReport:
 
 async def health(request: web.Request) -> web.Response:
     """``GET /health``: 200 when every component is healthy, 503 otherwise."""
-    report = _health(request)
     verbose = flag(request, "verbose")
-    body = report.to_dict(verbose=verbose)
-    if verbose and not _may_see_reasons(request):
-        for check in body["checks"].values():
-            check["reason"] = _reason(request, check["reason"])
-    return json_response(body, 200 if report.healthy else 503, NO_STORE, pretty=_pretty(request))
+    status, body = probe(
+        "/health", request.app[OBSERVABLE], _may_see_reasons(request), verbose=verbose
+    )
+    return json_response(body, status, NO_STORE, pretty=_pretty(request))
 
 
 async def health_component(request: web.Request) -> web.Response:
@@ -163,7 +139,8 @@ async def health_component(request: web.Request) -> web.Response:
 
 async def live(request: web.Request) -> web.Response:
     """``GET /live``: 200 while the event loop answers, whatever the components say."""
-    return json_bytes(LIVE, 200, NO_STORE)
+    status, body = probe("/live", request.app[OBSERVABLE], True)
+    return json_response(body, status, NO_STORE)
 
 
 async def ready(request: web.Request) -> web.Response:
@@ -175,7 +152,7 @@ async def ready(request: web.Request) -> web.Response:
         if left is not None:  # an admin drain has no end to announce
             headers["Retry-After"] = str(max(1, math.ceil(left)))
         return json_response({"ready": False, "reason": "draining"}, 503, headers)
-    body, status = readiness(_health(request), _may_see_reasons(request))
+    status, body = probe("/ready", request.app[OBSERVABLE], _may_see_reasons(request))
     return json_response(body, status, NO_STORE)
 
 

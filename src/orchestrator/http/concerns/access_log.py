@@ -7,7 +7,6 @@ import random
 from typing import Any
 
 import structlog
-from aiohttp import web
 from cachetools import TTLCache
 
 from orchestrator.log_level import LEVEL
@@ -25,7 +24,7 @@ class AccessLog:
     info, client errors at info and server errors at warning, each with its error code,
     except a probe's 503 (a verdict: unhealthy or draining, expected), logged at info;
     a flood of 429s logs one info line per client per 10 s, the rest at debug.
-    The request id comes from structlog's context. Headers are never logged, so neither
+    Each line names the request's id. Headers are never logged, so neither
     is an ``Authorization`` header.
 
     The logger is bound when the access log is built (configure logging first): that
@@ -53,38 +52,50 @@ class AccessLog:
 
     def record(
         self,
-        request: web.Request,
-        response: web.StreamResponse,
+        *,
+        method: str,
+        path: str,
         route: str | None,
-        probe: bool,
+        status: int,
         duration: float,
+        sent: int,
         client: str,
-        error: str | None,
+        user_agent: str,
+        probe: bool,
+        request_id: str,
+        error: str | None = None,
     ) -> None:
-        """Log one served request."""
-        emit = self._level(response.status, probe, client)
+        """Log one served request, from the chain or the probe fast path.
+
+        Args:
+            method, path, status: the request's and the response's.
+            route: the matched route's path (None: no route matched).
+            duration: seconds spent serving it.
+            sent: bytes of body sent.
+            client: the client's address (resolved through trusted proxies).
+            user_agent: its ``User-Agent`` (cut to 200 characters here).
+            probe: a probe route (its successes are logged quietly).
+            request_id: the request's id (the chain's context carries it too, but the fast
+                path binds no context: the line names it itself, in the same place).
+            error: the error code of an error answer.
+        """
+        emit = self._level(status, probe, client)
         if emit is None:
             return
         fields: dict[str, Any] = {
-            "method": request.method,
-            "path": request.path,
+            "method": method,
+            "path": path,
             "route": route,
-            "status": response.status,
+            "status": status,
             "duration_ms": round(duration * 1000, 3),
-            "bytes": _sent(request, response),
+            "bytes": sent,
             "client": client,
-            "user_agent": request.headers.get("User-Agent", "")[:200],
+            "user_agent": user_agent[:200],
         }
         if error is not None:
             fields["error"] = error
+        fields["request_id"] = request_id
         emit(EVENT, **fields)
-
-    def record_fields(self, route: str, probe: bool, client: str, **fields: Any) -> None:
-        """Log one request served without a ``web.Request`` (the probe fast path): the
-        same event and fields as :meth:`record`."""
-        emit = self._level(fields["status"], probe, client)
-        if emit is not None:
-            emit(EVENT, route=route, client=client, **fields)
 
     def _debug_on(self) -> bool:
         return self._debug and (not LEVEL.configured or LEVEL.level <= logging.DEBUG)
@@ -100,15 +111,3 @@ class AccessLog:
         if self._debug_on():
             return log.debug
         return None
-
-
-def _sent(request: web.Request, response: web.StreamResponse) -> int:
-    """Bytes of body sent: none for HEAD, whatever a streamed response wrote."""
-    if request.method == "HEAD":
-        return 0
-    return response.body_length if response.prepared else _length(response)
-
-
-def _length(response: web.StreamResponse) -> int:
-    body = getattr(response, "body", None)
-    return len(body) if isinstance(body, bytes | bytearray) else 0

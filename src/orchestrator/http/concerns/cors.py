@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from orchestrator.http.concerns.request_id import HEADER
+
 __all__ = ["Cors"]
 
-_EXPOSE = "ETag, X-Request-ID, X-Cache, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset"  # noqa: E501
+_EXPOSE = ", ".join(("ETag", HEADER, "X-Cache", "Retry-After", "RateLimit-Limit",
+                     "RateLimit-Remaining", "RateLimit-Reset"))  # fmt: skip
 
 
 class Cors:
@@ -42,7 +45,7 @@ class Cors:
         response = web.Response(status=204)
         response.headers.update({
             "Access-Control-Allow-Methods": "GET, HEAD",
-            "Access-Control-Allow-Headers": "Authorization, If-None-Match, X-Request-ID",
+            "Access-Control-Allow-Headers": f"Authorization, If-None-Match, {HEADER}",
             "Access-Control-Max-Age": "600",
         })  # fmt: skip
         return response

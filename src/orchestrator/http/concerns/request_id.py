@@ -11,6 +11,7 @@ from aiohttp import web
 __all__ = ["HEADER", "REQUEST_ID", "RequestIds"]
 
 HEADER = "X-Request-ID"
+"""The header that carries a request's id, in and out (the one place that names it)."""
 REQUEST_ID = web.RequestKey("request_id", str)
 
 _SANE = re.compile(r"[A-Za-z0-9._-]{1,128}")
@@ -24,14 +25,13 @@ class RequestIds:
     random per-process prefix and a counter: unique, and cheaper than ``uuid4``.
     """
 
-    def __init__(self, header: str = HEADER) -> None:
-        self.header = header
+    def __init__(self) -> None:
         self._prefix = os.urandom(6).hex()
         self._counter = itertools.count(1)
 
     def __call__(self, request: web.Request) -> str:
         """The request's id (also stored under ``REQUEST_ID``)."""
-        rid = self.given(request.headers.get(self.header))
+        rid = self.given(request.headers.get(HEADER))
         request[REQUEST_ID] = rid
         return rid
 
