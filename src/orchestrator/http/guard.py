@@ -1,7 +1,8 @@
 """Connection guard: header timeout, connection cap and safe answers to malformed requests.
 
-aiohttp has no timeout for a client that is still sending its request head (its
-keep-alive timer only closes idle connections), no cap on open connections, and answers a
+aiohttp has no timeout for a client that is still sending its request head (its idle
+timer, armed at connect and after each response, is stood down while a head is awaited),
+no cap on open connections, and answers a
 malformed request with a text page that repeats part of the offending line (an
 ``Authorization`` header included) while its ``aiohttp.server`` logger prints a
 traceback. ``protocol_factory`` gives the listener a request handler that closes the first
@@ -38,7 +39,8 @@ from orchestrator.http.responses import error_response
 
 __all__ = ["PRIVATES", "ConnectionGuard", "GuardedRequestHandler", "protocol_factory"]
 
-PRIVATES = ("_request_count", "_payload_parser", "_request_in_progress", "_loop")
+PRIVATES = ("_request_count", "_payload_parser", "_request_in_progress", "_loop",
+            "_keepalive_handle")  # fmt: skip
 """The private attributes of aiohttp's ``RequestHandler`` this module reads."""
 
 log = structlog.get_logger("orchestrator.http.guard")
