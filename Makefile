@@ -57,8 +57,9 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/load.py --check --gates --json $(RESULTS)/load.json || status=1; \
 	$(BIN)/python benchmarks/debug_overhead.py --check --gates || status=1; \
 	$(BIN)/python benchmarks/ablation.py --json $(RESULTS)/ablation.json || status=1; \
+	$(BIN)/python benchmarks/refusal.py --check --gates || status=1; \
 	$(BIN)/python benchmarks/under_load.py --check --gates --json $(RESULTS)/under_load.json \
-		|| status=1; \
+		--ramp-png docs/overload-ramp.png || status=1; \
 	$(BIN)/python benchmarks/plot_under_load.py $(RESULTS)/under_load.json \
 		docs/performance-under-load.png || status=1; \
 	exit $$status
@@ -73,6 +74,7 @@ bench-ci: $(STAMP)
 		--benchmark-json=$(RESULTS)/pytest-benchmark.json || status=1; \
 	$(BIN)/python benchmarks/load.py --quick --gates --json $(RESULTS)/load.json || status=1; \
 	$(BIN)/python benchmarks/debug_overhead.py --quick --gates || status=1; \
+	$(BIN)/python benchmarks/refusal.py --gates || status=1; \
 	$(BIN)/python benchmarks/under_load.py --quick --gates --json $(RESULTS)/under_load.json \
 		|| status=1; \
 	exit $$status

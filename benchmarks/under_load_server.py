@@ -9,12 +9,18 @@ line on standard input and answers one JSON line on standard output:
   workers never wait for work): the job capacity of this core.
 - ``{"cmd": "paced", "rate": R, "seconds": S}``: submit R jobs/s on a schedule, without
   catch-up bursts (slots missed by more than ``MAX_BEHIND`` are skipped and counted).
+- ``{"cmd": "ramp", "peak": R, "seconds": S}``: the rate goes 0 → R → 0 linearly over S
+  seconds; the answer adds a trace, every ``TRACE_EVERY`` s: jobs done and refused so far,
+  the in-progress limit, the lag it read, the loop's busy share, the queue.
 
-Both answer ``{"started": true}`` when the load begins, then, once every job submitted has
-its outcome, the jobs done, refused (``QueueFull``), failed and skipped, the loop lag
-(lateness of a 5 ms timer: p99 and max), the loop wait (p50 and p99; see ``Gauges``), the
-garbage collections (count and longest pause per generation, from ``gc.callbacks``) and
-the CPU seconds the process used.
+Every command takes ``"nowait"``: true (the default) submits with ``submit_nowait`` (no
+task of the caller's per job; a capacity submitter awaits the future it gets), false with
+a task per ``await app.submit()``. Each answers ``{"started": true}`` when the load begins,
+then, once every job submitted has its outcome, the jobs done, refused (``QueueFull``),
+failed and skipped, the queue wait of the jobs that ran (submission to start: p99, max),
+the loop lag (lateness of a 5 ms timer: p99 and max), the loop wait (p50 and p99; see
+``Gauges``), the garbage collections (count and longest pause per generation, from
+``gc.callbacks``), the CPU seconds the process used, and the limit as it ended.
 
 Settings other than the defaults come as JSON in ``UNDER_LOAD_SETTINGS`` (a lever's
 measurement, never the benchmark's figures). With ``UNDER_LOAD_BARE`` set, the process is
@@ -34,7 +40,7 @@ import os
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +59,10 @@ SUBMITTERS = 400
 MAX_BEHIND = 0.005
 """Seconds of schedule the paced generator may catch up in one turn; older slots are skipped."""
 LAG_INTERVAL = 0.005
+REFUSED_BACKOFF = 0.001
+"""Seconds a closed-loop submitter waits after a refusal before it submits again."""
+TRACE_EVERY = 0.25
+"""Seconds between two points of a ramp's trace."""
 WAIT_SAMPLERS = 4
 """Timers kept pending at random moments by ``Gauges.sample_waits`` (about 800 a second)."""
 
@@ -131,59 +141,122 @@ class Gauges:
 
 
 class Load:
-    """Counts of one run's jobs."""
+    """Counts of one run's jobs, and the queue waits of those that ran."""
 
     def __init__(self) -> None:
         self.done = self.refused = self.failed = self.skipped = self.outstanding = 0
         self.idle = asyncio.Event()
         self.idle.set()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.queue_waits: list[float] = []
 
-    async def one(self, job: Callable[[], Awaitable[Any]]) -> None:
+    def _begin(self) -> None:
         self.outstanding += 1
         self.idle.clear()
+
+    def _end(self) -> None:
+        self.outstanding -= 1
+        if self.outstanding == 0:
+            self.idle.set()
+
+    async def one(self, submit: Submit) -> bool:
+        """One job through an awaited submission (the caller's task); False if refused."""
+        self._begin()
         try:
-            await job()
+            await submit()
             self.done += 1
         except QueueFull:
             self.refused += 1
+            return False
         except Exception:
             self.failed += 1
         finally:
-            self.outstanding -= 1
-            if self.outstanding == 0:
-                self.idle.set()
+            self._end()
+        return True
+
+    def offer(self, submit: Offer) -> None:
+        """One job through ``submit_nowait``: no task of the caller's."""
+        try:
+            future = submit()
+        except QueueFull:
+            self.refused += 1
+            return
+        self._begin()
+        future.add_done_callback(self._settled)
+
+    async def _one(self, submit: Submit) -> None:
+        await self.one(submit)
+
+    def _settled(self, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self.failed += 1
+        else:
+            self.done += 1
+        self._end()
+
+    def submit_one(self, how: Offers) -> None:
+        """Submit one job the way the run asks: ``submit_nowait`` or a task per submit."""
+        offer, submit, nowait = how
+        if nowait:
+            self.offer(offer)
+            return
+        task = asyncio.get_running_loop().create_task(self._one(submit))
+        self.tasks.add(task)  # its outcome is counted by the load
+        task.add_done_callback(self.tasks.discard)
 
 
-async def capacity(job: Callable[[], Awaitable[Any]], load: Load, seconds: float) -> None:
+Submit = Callable[[], Awaitable[Any]]
+Offer = Callable[[], "asyncio.Future[Any]"]
+Offers = tuple[Offer, Submit, bool]
+
+
+async def capacity(submit: Submit, load: Load, seconds: float) -> None:
     deadline = time.perf_counter() + seconds
 
     async def submitter() -> None:
         while time.perf_counter() < deadline:
-            await load.one(job)
+            if not await load.one(submit):
+                await asyncio.sleep(REFUSED_BACKOFF)  # a refusal is immediate: no hot loop
 
     await asyncio.gather(*(submitter() for _ in range(SUBMITTERS)))
 
 
-async def paced(job: Callable[[], Awaitable[Any]], load: Load, rate: float, seconds: float) -> None:
+async def paced(how: Offers, load: Load, rate: Callable[[float], float], seconds: float) -> None:
+    """Submit at ``rate(t)`` jobs/s for ``seconds``, on schedule, without catch-up bursts."""
     loop = asyncio.get_running_loop()
-    interval = 1.0 / rate
     started = loop.time()
     due, end = started, started + seconds
     while (now := loop.time()) < end:
+        interval = 1.0 / max(1.0, rate(now - started))
         if now - due > MAX_BEHIND:  # the loop was late: skip, do not burst
             missed = int((now - due - MAX_BEHIND) / interval)
             load.skipped += missed
             due += missed * interval
         while due <= now and due < end:
-            task = loop.create_task(load.one(job))  # its outcome is counted by load
-            load.tasks.add(task)
-            task.add_done_callback(load.tasks.discard)
+            load.submit_one(how)
             due += interval
         await asyncio.sleep(max(0.0, min(due, end) - loop.time()))
 
 
-async def commands(url: str, blob: bytes, job: Callable[[], Awaitable[Any]]) -> None:
+async def trace(load: Load, seconds: float, probe: Callable[[], dict[str, Any]]) -> list[Any]:
+    """Every ``TRACE_EVERY`` s: jobs done and refused so far, and what ``probe`` reads."""
+    loop, out = asyncio.get_running_loop(), []
+    started = loop.time()
+    while (t := loop.time() - started) < seconds:
+        out.append({"t": round(t, 3), "done": load.done, "refused": load.refused, **probe()})
+        await asyncio.sleep(TRACE_EVERY)
+    return out
+
+
+def ramp(peak: float, seconds: float) -> Callable[[float], float]:
+    """0 → ``peak`` → 0 jobs/s over ``seconds``, linearly (``seconds`` 0: ``peak`` always)."""
+    if seconds <= 0:
+        return lambda _: peak
+    return lambda t: peak * max(0.0, 1.0 - abs(2.0 * t / seconds - 1.0))
+
+
+async def commands(url: str, blob: bytes, how: tuple[Offer, Submit],
+                   probe: Callable[[], dict[str, Any]], waits: list[float]) -> None:  # fmt: skip
     """Say hello, then run the load commands read from standard input until it closes."""
     gauges = Gauges()
     loop = asyncio.get_running_loop()
@@ -191,11 +264,16 @@ async def commands(url: str, blob: bytes, job: Callable[[], Awaitable[Any]]) -> 
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         command = json.loads(line)
         load, seconds = Load(), float(command["seconds"])
-        if command["cmd"] == "capacity":
-            run = capacity(job, load, seconds)
+        offers: Offers = (*how, bool(command.get("nowait", True)))
+        if command["cmd"] == "capacity":  # closed loop: each submitter awaits its job
+            run = capacity(how[0] if offers[2] else how[1], load, seconds)
+        elif command["cmd"] == "ramp":
+            run = paced(offers, load, ramp(float(command["peak"]), seconds), seconds)
         else:
-            run = paced(job, load, float(command["rate"]), seconds)
+            run = paced(offers, load, ramp(float(command["rate"]), 0.0), seconds)
+        traced = loop.create_task(trace(load, seconds, probe))
         gauges.reset()
+        waits.clear()
         cpu, wall = time.process_time(), time.perf_counter()
         print(json.dumps({"started": True}), flush=True)
         until = loop.time() + seconds
@@ -207,11 +285,14 @@ async def commands(url: str, blob: bytes, job: Callable[[], Awaitable[Any]]) -> 
         print(json.dumps({
             "seconds": elapsed, "done": load.done, "refused": load.refused,
             "failed": load.failed, "skipped": load.skipped,
-            "cpu_seconds": time.process_time() - cpu, **gauges.summary(),
+            "queue_wait_p99": quantile(waits, 0.99), "queue_wait_max": max(waits, default=0.0),
+            "cpu_seconds": time.process_time() - cpu, **gauges.summary(), **probe(),
+            "trace": await traced,
         }), flush=True)  # fmt: skip
 
 
-async def serve_bare(blob: bytes, body: Callable[[], Awaitable[None]]) -> None:
+async def serve_bare(blob: bytes, body: Callable[[float], Coroutine[Any, Any, None]],
+                     waits: list[float]) -> None:  # fmt: skip
     """The baseline: bare aiohttp answering constant bytes, the job body as plain tasks."""
 
     async def constant(request: web.Request) -> web.Response:
@@ -221,10 +302,13 @@ async def serve_bare(blob: bytes, body: Callable[[], Awaitable[None]]) -> None:
     web_app.router.add_get("/{tail:.*}", constant)
     runner = web.AppRunner(web_app, access_log=None, handle_signals=False)
     await runner.setup()
+    loop = asyncio.get_running_loop()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
-        await commands(f"http://127.0.0.1:{site.port}", blob, body)
+        how: tuple[Offer, Submit] = (lambda: loop.create_task(body(time.perf_counter())),
+               lambda: body(time.perf_counter()))  # fmt: skip
+        await commands(f"http://127.0.0.1:{site.port}", blob, how, dict, waits)
     finally:
         await runner.cleanup()
 
@@ -232,13 +316,15 @@ async def serve_bare(blob: bytes, body: Callable[[], Awaitable[None]]) -> None:
 async def serve() -> None:
     size = os.environ.get("UNDER_LOAD_BLOB_BYTES")
     blob = os.urandom(int(size)) if size else calibrated_blob()
+    waits: list[float] = []  # from submission to the job's start
 
-    async def body() -> None:
+    async def body(submitted: float) -> None:
+        waits.append(time.perf_counter() - submitted)
         await asyncio.sleep(JOB_AWAIT)
         hashlib.sha256(blob).digest()
 
     if os.environ.get("UNDER_LOAD_BARE"):
-        await serve_bare(blob, body)
+        await serve_bare(blob, body, waits)
         return
     settings = json.loads(os.environ.get("UNDER_LOAD_SETTINGS", "{}"))
     given = {"workers": WORKERS, "enable_http": True, "http_host": "127.0.0.1", "http_port": 0,
@@ -247,14 +333,19 @@ async def serve() -> None:
 
     @app.handler("work", timeout=5.0)
     async def work(job: Job) -> None:
-        await body()
+        await body(job.payload)
 
-    async def submit() -> None:
-        await app.submit("work")
+    def probe() -> dict[str, Any]:
+        workers, router = app.workers.stats(), app.router.stats()
+        return {"limit": workers["in_progress_limit"], "lag": workers["lag_seconds"],
+                "busy": workers["loop_busy"], "in_progress": workers["in_progress"],
+                "queued": router["queued"], "standing": router["standing"]}  # fmt: skip
 
+    how = (lambda: app.submit_nowait("work", time.perf_counter()),
+           lambda: app.submit("work", time.perf_counter()))  # fmt: skip
     async with app:
         assert app.http_url is not None
-        await commands(app.http_url, blob, submit)
+        await commands(app.http_url, blob, how, probe, waits)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import pytest
+
 from orchestrator.application import Application
 from orchestrator.clock import FakeClock
+from orchestrator.errors import Overloaded
 from orchestrator.job import Envelope, Handler, Job, JobSpec
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "make_app",
     "make_envelope",
     "settle",
+    "standing_queue",
     "until",
 ]
 
@@ -212,3 +216,28 @@ def make_app(
         return job.payload
 
     return app
+
+
+async def standing_queue(app: Application, clock: FakeClock) -> Callable[[], Awaitable[None]]:
+    """Make ``app``'s queue stand over its target (a one-worker application): six ``hold``
+    jobs, four released 60 ms apart, each having waited over 5 ms; then one refusal.
+
+    Returns:
+        What lets every job finish and waits for their outcomes.
+    """
+    hold = BlockingHandler()
+    app.handler("hold", timeout=None)(hold)
+    futures = [app.submit_nowait("hold", n) for n in range(6)]
+    for n in range(4):
+        await until(lambda n=n: len(hold.started) == n + 1)  # type: ignore[misc]
+        clock.advance(0.06)
+        hold.release_job(hold.started[n].id)
+    await until(lambda: app.router.standing)
+    with pytest.raises(Overloaded):
+        app.submit_nowait("hold", 99)
+
+    async def finish() -> None:
+        hold.release_all()
+        await asyncio.gather(*futures)
+
+    return finish

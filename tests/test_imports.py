@@ -102,6 +102,7 @@ def test_the_layers_point_one_way(module: str) -> None:
             "orchestrator.components.saturation",
             "orchestrator.components.worker",
             "orchestrator.components.execution",
+            "orchestrator.components.limit",
         }
         banned = ("orchestrator.http", "orchestrator.application", "aiohttp")
         peers = {n for n in names if n.startswith("orchestrator.components.")} - helpers

@@ -27,8 +27,8 @@ class Recording(LoopLagMonitor):
         super().__init__(interval=0.01)
         self.blocked_seen = asyncio.Event()
 
-    def record(self, late: float) -> None:
-        super().record(late)
+    def record(self, late: float, own: float | None = None) -> None:
+        super().record(late, own)
         if late >= 0.05:
             self.blocked_seen.set()
 
@@ -46,3 +46,19 @@ async def test_blocking_the_loop_is_measured() -> None:
     finally:
         await monitor.stop()
     await monitor.stop()
+
+
+def test_take_is_the_mean_own_lag_since_the_last_take() -> None:
+    """take() averages what the loop's own work made late (not the waits for a CPU), then
+    starts over; None when nothing was sampled since."""
+    monitor = LoopLagMonitor(interval=1.0, window=10.0)
+    assert monitor.take() is None
+    monitor.record(0.004, 0.001)  # 3 ms of the 4 waiting for a CPU
+    monitor.record(0.002)  # all of it the loop's own
+    monitor.record(0.001, -0.002)  # a CPU wait longer than the lateness: none of it own
+    sample = monitor.take()
+    assert sample is not None
+    assert sample.lag == (0.001 + 0.002 + 0.0) / 3
+    assert 0.0 <= sample.busy <= 1.0
+    assert monitor.take() is None
+    assert monitor.lag == 0.004  # the window keeps the whole lateness: what a probe sees

@@ -78,6 +78,10 @@ class CoreSettings:
     stats_max_items: int | None = 1000
     gc_freeze: bool = True
     gc_gen0_threshold: int | None = 7000
+    adaptive_limit: bool = True
+    lag_target: float = 0.002
+    queue_target: float | None = 0.005
+    queue_interval: float = 0.1
 
     def __post_init__(self) -> None:
         if not self.name:
@@ -104,6 +108,9 @@ class CoreSettings:
         check_seconds("blocked_loop_threshold", self.blocked_loop_threshold, optional=True)
         check_int("stats_max_items", self.stats_max_items, minimum=0, optional=True)
         check_int("gc_gen0_threshold", self.gc_gen0_threshold, minimum=1, optional=True)
+        check_seconds("lag_target", self.lag_target)
+        check_seconds("queue_target", self.queue_target, optional=True)
+        check_seconds("queue_interval", self.queue_interval)
 
     def replace(self, **changes: Any) -> Self:
         """A copy with ``changes`` applied (validated again)."""

@@ -8,6 +8,7 @@ __all__ = [
     "JobFailed",
     "JobTimeout",
     "NotRunning",
+    "Overloaded",
     "OrchestratorError",
     "PoolExhausted",
     "QueueFull",
@@ -39,7 +40,21 @@ class UnknownJobKind(OrchestratorError, LookupError):
 
 
 class QueueFull(OrchestratorError):
-    """The router is at its capacity (backpressure); retry later."""
+    """Refused at once: the router is at its capacity (backpressure); retry later.
+
+    ``reason`` says which bound refused it: ``queue_full`` here, ``standing_wait`` for
+    ``Overloaded``. Catching ``QueueFull`` catches both.
+    """
+
+    reason = "queue_full"
+
+
+class Overloaded(QueueFull):
+    """Refused at once: the queue has been standing (every job leaving it for
+    ``queue_interval`` had waited over ``queue_target``) and the oldest queued job has
+    waited over ``queue_target``; retry later."""
+
+    reason = "standing_wait"
 
 
 class NotRunning(OrchestratorError):

@@ -1,17 +1,18 @@
 """What happens to jobs, told: bounded log events, recent failures, the slowest jobs.
 
-``JobEvents`` logs ``job_failed``, ``job_retried``, ``job_timed_out`` and ``job_rejected``
-(at most ``limit`` per event and kind per ``window`` seconds, then one
-``job_events_suppressed`` line with the count) and publishes the same events, summaries
-included, to the event bus; it keeps the last 100 failures, and the slowest jobs of the
-last minute per kind.
+``JobEvents`` logs ``job_failed``, ``job_retried`` and ``job_timed_out`` (at most ``limit``
+per event and kind per ``window`` seconds, then one ``job_events_suppressed`` line with the
+count) and publishes the same events, summaries included, to the event bus; it keeps the
+last 100 failures, and the slowest jobs of the last minute per kind. Refused submissions
+cost no log call each (a refusal must stay cheap): ``jobs_refused`` sums them up by reason,
+once when they begin and then at most once per ``window``.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
@@ -62,6 +63,14 @@ class JobEvents:
         self._throttle = Throttle(limit, window, self._suppressed)
         self.failures: deque[dict[str, Any]] = deque(maxlen=100)
         self._slowest: dict[str, dict[int, list[tuple[float, dict[str, Any]]]]] = {}
+        self._refusals: Callable[[], Mapping[str, int]] | None = None
+        self._refusals_told: dict[str, int] = {}
+        self._refusals_at = -math.inf  # wall time of the last jobs_refused
+
+    def count_refusals(self, counts: Callable[[], Mapping[str, int]]) -> None:
+        """Where the refusals are counted (cumulative, by reason), for ``jobs_refused``."""
+        self._refusals = counts
+        self._refusals_told = dict(counts())
 
     def _suppressed(self, key: tuple[str, str], count: int) -> None:
         event, kind = key
@@ -96,11 +105,6 @@ class JobEvents:
                   "duration_seconds": round(seconds, 6)}  # fmt: skip
         self._emit("info", "job_retried", kind, fields)
 
-    def rejected(self, job_id: int, kind: str, error: BaseException) -> None:
-        """A submission was refused (the queue is full)."""
-        fields = {"job_id": job_id, "attempt": 0, **error_fields(error), "duration_seconds": 0.0}
-        self._emit("info", "job_rejected", kind, fields)
-
     def finished(self, job_id: int, kind: str, attempt: int, seconds: float) -> None:
         """A job is done: keep it if it is among the slowest of its kind lately."""
         now = self._wall()
@@ -130,5 +134,17 @@ class JobEvents:
         return out
 
     def flush(self) -> None:
-        """Log and publish the suppressed counts of windows that have ended."""
-        self._throttle.flush(self._wall())
+        """Log and publish the suppressed counts of windows that have ended, and the
+        refusals since the last ``jobs_refused`` (once a window at most)."""
+        now = self._wall()
+        self._throttle.flush(now)
+        if self._refusals is None or now - self._refusals_at < self._throttle.window:
+            return
+        counts = dict(self._refusals())
+        since = {k: n - self._refusals_told.get(k, 0) for k, n in counts.items()}
+        if any(since.values()):
+            self._refusals_told, self._refusals_at = counts, now
+            fields = {**since, "window_seconds": self._throttle.window}
+            log.info("jobs_refused", **fields)
+            if self._sink is not None:
+                self._sink("jobs_refused", fields)

@@ -22,6 +22,7 @@ __all__ = [
     "JobKindStats",
     "LastError",
     "LatencyStats",
+    "LimitStats",
     "LifecycleStats",
     "MonitorStats",
     "PoolStats",
@@ -152,6 +153,9 @@ class RouterStats(TypedDict):
     capacity: int
     routed_total: int
     rejected_total: int
+    rejected_by_reason: dict[str, int]
+    standing: bool
+    queue_target_seconds: float | None
     oldest_queued_age_seconds: float
     full_ratio: float
     saturated: bool
@@ -181,7 +185,18 @@ class WorkerEntry(TypedDict):
     last_error: LastError | None
 
 
-class WorkersStats(TypedDict):
+class LimitStats(TypedDict):
+    adaptive_limit: bool
+    in_progress_limit: int
+    in_progress: int
+    limit_floor: int
+    lag_target_seconds: float
+    lag_seconds: float
+    loop_busy: float
+    limit_lowered_total: int
+
+
+class WorkersStats(LimitStats):
     count: int
     alive: int
     busy: int

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import structlog
 
-from orchestrator import FakeClock, NotRunning, QueueFull
+from orchestrator import FakeClock, NotRunning, Overloaded, QueueFull
 from orchestrator.components.router import Router
 from orchestrator.job import Envelope
 from tests.fakes import make_envelope, settle, until
@@ -18,14 +18,20 @@ STATS_KEYS = {
     "capacity",
     "routed_total",
     "rejected_total",
+    "rejected_by_reason",
+    "standing",
+    "queue_target_seconds",
     "oldest_queued_age_seconds",
     "full_ratio",
     "saturated",
 }
 
 
-async def started_router(clock: FakeClock, capacity: int = 3, grace: float = 5.0) -> Router:
-    router = Router(capacity, clock, saturation_grace=grace)
+async def started_router(
+    clock: FakeClock, capacity: int = 3, grace: float = 5.0, target: float | None = None
+) -> Router:
+    """A started router, bounded by length only unless given a queue ``target``."""
+    router = Router(capacity, clock, saturation_grace=grace, queue_target=target)
     await router.start()
     return router
 
@@ -202,6 +208,9 @@ async def test_stats_keys(clock: FakeClock) -> None:
         "capacity": 7,
         "routed_total": 0,
         "rejected_total": 0,
+        "rejected_by_reason": {"queue_full": 0, "standing_wait": 0},
+        "standing": False,
+        "queue_target_seconds": None,
         "oldest_queued_age_seconds": 0.0,
         "full_ratio": 0.0,
         "saturated": False,
@@ -290,3 +299,82 @@ async def test_a_queue_refusing_all_the_time_is_saturated_though_seldom_full(
         assert router.health().healthy
     events = [e["event"] for e in logs]
     assert events == ["router_saturated", "router_recovered"]
+
+
+async def test_a_burst_shorter_than_the_interval_is_absorbed(clock: FakeClock) -> None:
+    """Jobs waiting over the target for less than the interval: nothing is refused."""
+    router = await started_router(clock, capacity=100, target=0.005)
+    for n in range(50):
+        router.put(make_envelope(clock, n))
+    for _ in range(50):  # 1 ms apart: the last leaves 59 ms after the burst
+        clock.advance(0.001)
+        await router.get()
+    assert not router.standing
+    assert router.refusal() is None
+    assert router.stats()["rejected_total"] == 0
+
+
+async def standing(clock: FakeClock) -> Router:
+    """A router whose jobs all left over 5 ms late for 110 ms: standing, 90 old jobs left."""
+    router = await started_router(clock, capacity=1000, target=0.005)
+    for n in range(200):
+        router.put(make_envelope(clock, n))
+    for _ in range(110):  # 1 ms apart, every one of them over 5 ms late
+        clock.advance(0.001)
+        await router.get()
+    assert router.standing
+    return router
+
+
+async def test_a_standing_queue_is_held_near_its_target(clock: FakeClock) -> None:
+    """Standing: a submission is refused (Overloaded, a QueueFull) while the oldest queued
+    job has waited over the target, and taken while it has not."""
+    router = await standing(clock)
+    with pytest.raises(Overloaded, match="standing queue") as refused:
+        router.put(make_envelope(clock, 999))
+    assert isinstance(refused.value, QueueFull)
+    assert refused.value.reason == "standing_wait"
+    stats = router.stats()
+    assert stats["rejected_total"] == 1
+    assert stats["rejected_by_reason"] == {"queue_full": 0, "standing_wait": 1}
+    assert stats["standing"] is True
+    while router:  # the old jobs leave; a young queue takes submissions again
+        await router.get()
+    router.put(make_envelope(clock, 1000))
+    clock.advance(0.004)
+    router.put(make_envelope(clock, 1001))  # the oldest waited 4 ms: taken
+    clock.advance(0.002)
+    assert isinstance(router.refusal(), Overloaded)  # now 6 ms: refused
+    assert router.standing
+
+
+async def test_a_standing_queue_ends_once_nothing_was_refused_for_an_interval(
+    clock: FakeClock,
+) -> None:
+    """It stays standing while it refuses; a job leaving under the target after a whole
+    interval without refusals ends it."""
+    router = await standing(clock)
+    assert router.refusal() is not None
+    while router:
+        await router.get()
+    router.put(make_envelope(clock, 1))
+    clock.advance(0.001)
+    await router.get()  # under the target, but a refusal came less than an interval ago
+    assert router.standing
+    clock.advance(0.1)
+    router.put(make_envelope(clock, 2))
+    clock.advance(0.001)
+    await router.get()
+    assert not router.standing
+
+
+async def test_without_a_target_only_the_length_bounds_the_queue(clock: FakeClock) -> None:
+    """queue_target=None: however long jobs wait, only a full queue refuses."""
+    router = await started_router(clock, capacity=1000, target=None)
+    for n in range(200):
+        router.put(make_envelope(clock, n))
+    for _ in range(150):
+        clock.advance(0.01)
+        await router.get()
+    assert not router.standing
+    router.put(make_envelope(clock, 999))

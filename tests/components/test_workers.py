@@ -33,6 +33,14 @@ STATS_KEYS = {
     "abandoned_total",
     "workers",
     "workers_omitted",
+    "adaptive_limit",
+    "in_progress_limit",
+    "in_progress",
+    "limit_floor",
+    "lag_target_seconds",
+    "lag_seconds",
+    "loop_busy",
+    "limit_lowered_total",
 }
 WORKER_KEYS = {"id", "state", "jobs_total", "failed_total", "current_job", "age_seconds",
                "last_error"}  # fmt: skip

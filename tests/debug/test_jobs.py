@@ -86,7 +86,8 @@ async def test_failures_are_told_with_their_message(
 
 
 async def test_rejections_are_counted_per_kind_and_told(clock: FakeClock) -> None:
-    """A full queue's refusals count per kind (rejected_total) and log job_rejected."""
+    """A full queue's refusals count per kind (rejected_total); the log sums them up in
+    jobs_refused when they begin, then at most once per 10 s, never a line each."""
     app = make_app(clock, workers=1, queue_size=1)
     hold = BlockingHandler()
     app.handler("hold", timeout=None)(hold)
@@ -96,12 +97,21 @@ async def test_rejections_are_counted_per_kind_and_told(clock: FakeClock) -> Non
         await until(lambda: len(hold.started) == 1)
         queued = asyncio.ensure_future(app.submit("hold", 2))
         await asyncio.sleep(0)
-        with structlog.testing.capture_logs() as logs, pytest.raises(QueueFull):
-            await app.submit("hold", 3)
-        (rejected,) = [e for e in logs if e["event"] == "job_rejected"]
-        assert (rejected["kind"], rejected["error_type"]) == ("hold", "QueueFull")
+        with structlog.testing.capture_logs() as logs:
+            for _ in range(3):
+                with pytest.raises(QueueFull):
+                    await app.submit("hold", 3)
+            assert logs == []  # a refusal costs no log call
+            app.jobs.flush()  # the watcher's tick
+            with pytest.raises(QueueFull):
+                await app.submit("hold", 4)
+            app.jobs.flush()  # within the window: nothing more yet
+            clock.advance(10)
+            app.jobs.flush()
+        told = [(e["queue_full"], e["standing_wait"]) for e in logs if e["event"] == "jobs_refused"]
+        assert told == [(3, 0), (1, 0)]
         kind = app.get_stats()["registry"]["kinds"]["hold"]
-        assert kind["rejected_total"] == 1
+        assert kind["rejected_total"] == 4
         hold.release_all()
         await asyncio.gather(running, queued)
         assert app.get_stats()["registry"]["kinds"]["hold"]["queue_wait_seconds"]["count"] == 2

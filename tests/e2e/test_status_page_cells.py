@@ -12,7 +12,7 @@ import pytest
 from orchestrator import FakeClock, Job, JobFailed
 from tests.components.test_recycler import sweep
 from tests.e2e.browser import DevTools
-from tests.fakes import make_app
+from tests.fakes import make_app, standing_queue
 
 pytestmark = pytest.mark.slow
 
@@ -173,5 +173,35 @@ async def test_recycled_counts_name_the_reasons_that_happened(
         assert facts["Workers recycled"] == by_reason(workers) == "max_jobs: 1"
         assert facts["Connections recycled"] == by_reason(connections) == "none"
         assert await browser.problems() == []
+    finally:
+        await app.stop(timeout=2.0)
+
+
+async def test_the_limit_and_the_shedding_read_the_stats(
+    browser: DevTools, clock: FakeClock
+) -> None:
+    """The "Jobs at once" gauge reads /stats/workers' limit, and a standing queue shows as
+    shedding, with why and what it refused, from /stats/router."""
+    app = make_app(clock, http=True, workers=1)
+    await app.start()
+    try:
+        finish = await standing_queue(app, clock)
+        assert app.http_url is not None
+        await browser.open(app.http_url + "/")
+        await browser.wait_for("!document.getElementById('shedding').hidden")
+        shedding = await browser.evaluate("document.getElementById('shedding').textContent")
+        limit = await browser.evaluate("document.getElementById('limit-text').textContent")
+        facts = await browser.evaluate("document.getElementById('limit-facts').textContent")
+        router = await section(app.http_url, "router")
+        workers = await section(app.http_url, "workers")
+        assert router["standing"] is True
+        assert router["rejected_by_reason"] == {"queue_full": 0, "standing_wait": 1}
+        assert shedding == ("Shedding: queue over 5.0 ms, refusing what would wait longer · "
+                            "refused 1 for waits, 0 full")  # fmt: skip
+        assert limit == f"{workers['in_progress']} / limit {workers['in_progress_limit']} of 1"
+        assert facts.startswith("adaptive · loop lag ")
+        assert facts.endswith(f"lowered {workers['limit_lowered_total']} times")
+        assert await browser.problems() == []
+        await finish()
     finally:
         await app.stop(timeout=2.0)

@@ -12,11 +12,11 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console, RenderableType
 
-from orchestrator import Application
+from orchestrator import Application, FakeClock
 from orchestrator.terminal.remote import Remote, RemoteError
 from orchestrator.terminal.status import look
 from orchestrator.terminal.view import Frame, summary
-from tests.fakes import FakeFactory
+from tests.fakes import FakeFactory, standing_queue
 from tests.terminal.conftest import TOKEN, drain, start_instance
 
 WIDTH = 80
@@ -92,6 +92,15 @@ async def watch_lost_it(app: Application) -> Frame:
     return replace(frame, error=str(failed.value))
 
 
+async def shedding(app: Application) -> Frame:
+    """A queue standing over its target: the summary says the instance sheds and why."""
+    assert isinstance(app.clock, FakeClock)
+    finish = await standing_queue(app, app.clock)
+    frame = await looked(app)
+    await finish()
+    return frame
+
+
 FAILING_POOL = {"connection_factory": FakeFactory(fail=True), "pool_acquire_timeout": 0.1}
 
 STATES: dict[str, tuple[dict[str, Any], Callable[[Application], Awaitable[Frame]]]] = {
@@ -102,6 +111,7 @@ STATES: dict[str, tuple[dict[str, Any], Callable[[Application], Awaitable[Frame]
     "unhealthy-no-token": ({}, recycler_stopped_without_token),
     "long-reasons": (FAILING_POOL, pool_failing),
     "watch-lost-it": ({}, watch_lost_it),
+    "shedding": ({"workers": 1, "clock": FakeClock()}, shedding),
 }
 
 
@@ -122,6 +132,12 @@ async def test_every_line_fits_80_columns(state: str) -> None:
     assert [line for line in lines if broken_parentheses(line)] == [], text
     ready = "ready" if frame.ready_status == 200 else "not ready"
     assert lines[0].endswith(f" · {ready}"), text
+    if state == "shedding":
+        (line,) = [line for line in lines if "SHEDDING" in line]
+        assert line.strip() == "SHEDDING · queue over 5.0 ms · refused 1 for waits, 0 full"
+        assert any(
+            line.strip().startswith("limit 1 of 1 jobs at once · loop lag") for line in lines
+        )
 
 
 async def test_a_long_url_loses_its_middle_not_the_verdict() -> None:

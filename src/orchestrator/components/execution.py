@@ -45,6 +45,9 @@ class JobExecution:
     def _uncount(self, w: Worker) -> None:
         raise NotImplementedError
 
+    def _leave_place(self, w: Worker) -> None:
+        raise NotImplementedError
+
     def _notify(self, name: str, **fields: Any) -> None:
         raise NotImplementedError
 
@@ -193,6 +196,7 @@ class JobExecution:
         self._settle(w, env, error=TimeoutError(), timed_out=True)
         w.state, w.retiring = "stuck", "stuck"
         self._uncount(w)
+        self._leave_place(w)  # its replacement runs in its place
         self.stuck_total += 1
         log.error("worker_stuck", worker_id=w.id, job_id=env.job.id, kind=env.spec.kind,
                   attempt=env.job.attempt, running_seconds=self._clock.now() - w.job_started,

@@ -76,6 +76,7 @@ class Lifecycle:
         self._recent_deaths: deque[float] = deque()
         self._restarts: set[asyncio.Task[None]] = set()
         self.restarts_total = 0
+        self.running = False
 
     @property
     def state(self) -> State:
@@ -96,6 +97,7 @@ class Lifecycle:
         if state is self._state:
             return
         previous, self._state = self._state, state
+        self.running = state is State.RUNNING  # read by every submission: a plain attribute
         self._transitions.append((state, self._clock.wall()))
         if state is State.RUNNING:
             self._started_mono, self._started_wall = self._clock.now(), self._clock.wall()

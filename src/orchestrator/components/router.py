@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import math
 from collections import deque
 
 import structlog
 
 from orchestrator.components.saturation import FullTime
-from orchestrator.errors import NotRunning, QueueFull
+from orchestrator.errors import NotRunning, OrchestratorError, Overloaded, QueueFull
 from orchestrator.health import ComponentHealth
 from orchestrator.job import Envelope
 from orchestrator.stats import RouterStats
@@ -39,17 +40,44 @@ class Router:
     ``router_saturated`` is logged once when an episode starts and
     ``router_recovered`` once when it ends, each with the jobs refused.
 
+    The queue is bounded by time as well as by length, after CoDel: once every job leaving
+    it for ``queue_interval`` seconds had waited over ``queue_target``, the queue is
+    *standing*, and a submission is refused with ``Overloaded`` while the oldest queued job
+    has waited over ``queue_target``: the queue is held near the target instead of growing
+    to ``capacity``. It stops standing when a job leaves having waited under the target
+    and nothing was refused for ``queue_interval``. A burst shorter than the interval is
+    absorbed.
+
     Args:
         capacity: the most envelopes queued at once.
         clock: time source for queue ages and saturation.
         saturation_grace: the window saturation is judged over, in seconds (0: full is
             saturated at once).
+        queue_target: the wait (seconds) over which a standing queue refuses; None: the
+            queue is bounded by length only.
+        queue_interval: how long every job must have waited over the target before the
+            queue counts as standing.
     """
 
-    def __init__(self, capacity: int, clock: Clock, *, saturation_grace: float = 5.0) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        clock: Clock,
+        *,
+        saturation_grace: float = 5.0,
+        queue_target: float | None = 0.005,
+        queue_interval: float = 0.1,
+    ) -> None:
         self._capacity = capacity
+        self._full_message = f"router queue is full ({capacity} jobs)"
         self._clock = clock
         self._grace = saturation_grace
+        self._target = queue_target if queue_target is not None else float("inf")
+        self.queue_target = queue_target
+        self.queue_interval = queue_interval
+        self._above_since: float | None = None  # since when every job left over the target
+        self._refused_at = -math.inf  # when a standing queue last refused
+        self.standing = False
         self._queue: deque[Envelope] = deque()
         self._waiters: deque[asyncio.Future[Envelope | None]] = deque()
         self._accepting = False
@@ -58,6 +86,8 @@ class Router:
         self._episode: tuple[float, int] | None = None  # saturated since, rejected_total then
         self.routed_total = 0
         self.rejected_total = 0
+        self._told = 0  # refusals already told to the saturation window
+        self.overloaded_total = 0  # of which refused for a standing queue
 
     @property
     def accepting(self) -> bool:
@@ -67,24 +97,45 @@ class Router:
     def __len__(self) -> int:
         return len(self._queue)
 
+    def refusal(self) -> OrchestratorError | None:
+        """The error a submission would be refused with now (counted as refused), or None:
+        the cheap check made before a job is even built.
+
+        ``NotRunning`` when the router is not accepting, ``QueueFull`` when ``capacity``
+        envelopes are queued, ``Overloaded`` when the queue is standing and its oldest job
+        has waited over the target.
+        """
+        if not self._accepting:
+            return NotRunning("the application is not accepting jobs")
+        queue = self._queue
+        if len(queue) >= self._capacity:
+            self.rejected_total += 1  # told to the saturation window at the next pop or look
+            return QueueFull(self._full_message)
+        if self.standing and queue:
+            now = self._clock.now()
+            if now - queue[0].enqueued_at <= self._target:
+                return None
+            self._refused_at = now
+            self.rejected_total += 1
+            self.overloaded_total += 1
+            return Overloaded("jobs wait over the queue target in a standing queue")
+        return None
+
     def put(self, env: Envelope) -> None:
         """Queue an envelope or hand it straight to a waiting worker.
 
         Raises:
             NotRunning: when the router is not accepting.
             QueueFull: when ``capacity`` envelopes are already queued.
+            Overloaded: when the queue is standing and its oldest job waited over the target.
         """
-        if not self._accepting:
-            raise NotRunning("the application is not accepting jobs")
-        if self._hand_to_waiter(env):
+        if self._waiters and self._accepting and self._hand_to_waiter(env):
+            if self.standing:  # a job that waits not at all tells the queue is short
+                self._left(0.0, self._clock.now())
             return
-        if len(self._queue) >= self._capacity:
-            self.rejected_total += 1
-            now = self._clock.now()
-            self._full.full(now)
-            self._full.refusal(now)
-            self._judge(now)
-            raise QueueFull(f"router queue is full ({self._capacity} jobs)")
+        refusal = self.refusal()
+        if refusal is not None:
+            raise refusal
         self._queue.append(env)
         if len(self._queue) >= self._capacity:
             self._full.full(self._clock.now())
@@ -120,8 +171,11 @@ class Router:
     def _pop(self) -> Envelope:
         env = self._queue.popleft()
         self.routed_total += 1
+        now = self._clock.now()
+        self._left(now - env.enqueued_at, now)
+        if self.rejected_total != self._told:
+            self._tell_refusals(now)
         if self._full.is_full:
-            now = self._clock.now()
             self._full.not_full(now)
             if self._episode is not None:
                 self._judge(now)
@@ -138,6 +192,24 @@ class Router:
         """The oldest ``limit`` queued envelopes, oldest first."""
         return list(itertools.islice(self._queue, limit))
 
+    def _left(self, waited: float, now: float) -> None:
+        """A job left the queue after ``waited`` seconds: is the queue standing (CoDel)?"""
+        if waited >= self._target:
+            if self._above_since is None:
+                self._above_since = now
+            elif now - self._above_since >= self.queue_interval:
+                self.standing = True
+        else:
+            self._above_since = None
+            if self.standing and now - self._refused_at >= self.queue_interval:
+                self.standing = False
+
+    def _tell_refusals(self, now: float) -> None:
+        """Count the refusals since the last time into the saturation window at ``now``:
+        off the refusal path, which then needs no clock."""
+        self._full.refusal(now, self.rejected_total - self._told)
+        self._told = self.rejected_total
+
     def _saturated(self, now: float) -> bool:
         full = self._full
         return (
@@ -148,6 +220,7 @@ class Router:
 
     def _judge(self, now: float) -> bool:
         """Whether the router is saturated now; logs the start and the end of an episode."""
+        self._tell_refusals(now)
         saturated = self._saturated(now)
         if saturated and self._episode is None:
             # refusals count from the window that tipped it into saturation
@@ -189,6 +262,11 @@ class Router:
         for env in self.drain_queued():
             env.reject(NotRunning("the application stopped before the job ran"))
 
+    def refused_by_reason(self) -> dict[str, int]:
+        """Submissions refused so far, by the reason of their error."""
+        return {QueueFull.reason: self.rejected_total - self.overloaded_total,
+                Overloaded.reason: self.overloaded_total}  # fmt: skip
+
     def stats(self) -> RouterStats:
         """Queue depth, capacity, counters and the age of the oldest queued job."""
         oldest = self._clock.now() - self._queue[0].enqueued_at if self._queue else 0.0
@@ -198,6 +276,9 @@ class Router:
             "capacity": self._capacity,
             "routed_total": self.routed_total,
             "rejected_total": self.rejected_total,
+            "rejected_by_reason": self.refused_by_reason(),
+            "standing": self.standing,
+            "queue_target_seconds": self.queue_target,
             "oldest_queued_age_seconds": oldest,
             "full_ratio": self._full.fraction(self._clock.now()),
             "saturated": self._episode is not None,

@@ -53,9 +53,10 @@ class FullTime:
         if since is not None:
             self._add(since, now)
 
-    def refusal(self, now: float) -> None:
-        """Count one refused submission at ``now``."""
-        self.refused[self._slot(math.floor(now / self._width))] += 1
+    def refusal(self, now: float, count: int = 1) -> None:
+        """Count ``count`` refused submissions at ``now``."""
+        if count:
+            self.refused[self._slot(math.floor(now / self._width))] += count
 
     def _add(self, start: float, end: float) -> None:
         width = self._width

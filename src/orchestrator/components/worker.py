@@ -65,6 +65,7 @@ class Worker:
         "expired",
         "failed_total",
         "id",
+        "in_place",
         "job_started",
         "jobs_total",
         "last_error",
@@ -79,6 +80,7 @@ class Worker:
     def __init__(self, worker_id: int, now: float) -> None:
         self.id = worker_id
         self.state = "idle"
+        self.in_place = False  # holds a place under the in-progress limit
         self.jobs_total = 0
         self.failed_total = 0
         self.current: Envelope | None = None

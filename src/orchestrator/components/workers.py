@@ -10,6 +10,7 @@ import structlog
 
 from orchestrator.clock import utc_iso
 from orchestrator.components.execution import JobExecution
+from orchestrator.components.limit import InProgressLimit
 from orchestrator.components.worker import (
     ConnectionSource,
     DeathListener,
@@ -63,8 +64,10 @@ class WorkerPool(JobExecution):
         stop_grace: float = STOP_GRACE,
         jobs: JobEvents | None = None,
         events: EventSink | None = None,
+        limit: InProgressLimit | None = None,
     ) -> None:
         self._source = source
+        self.limit = limit or InProgressLimit(count, clock)
         self._jobs = jobs or JobEvents(None, clock.wall)
         self._events = events
         self._outcomes = outcomes
@@ -102,8 +105,13 @@ class WorkerPool(JobExecution):
         return w
 
     async def _run(self, w: Worker) -> None:
+        gate = self.limit.gate
         try:
             while w.retiring is None:
+                if not w.in_place:  # a place under the in-progress limit, first
+                    if not gate.try_enter():
+                        await gate.wait()
+                    w.in_place = True
                 env = await self._source.get()
                 if env is None:
                     break
@@ -112,9 +120,11 @@ class WorkerPool(JobExecution):
                 waited = w.job_started - env.enqueued_at
                 self._outcomes.record_queue_wait(env.spec.kind, waited)
                 if LEVEL.debug:
-                    log.debug("job_taken", worker_id=w.id, job_id=env.job.id,
-                              kind=env.spec.kind, queue_wait_seconds=round(waited, 6))  # fmt: skip
+                    log.debug("job_taken", worker_id=w.id, job_id=env.job.id, kind=env.spec.kind,
+                              queue_wait_seconds=round(waited, 6))  # fmt: skip
                 await self._execute(w, env)
+                if gate.active > gate.limit:  # the limit fell: give the place back
+                    self._leave_place(w)
                 w.current = None
                 if w.state == "busy":
                     w.state = "draining" if w.retiring else "idle"
@@ -129,10 +139,17 @@ class WorkerPool(JobExecution):
             if isinstance(exc, KeyboardInterrupt | SystemExit):
                 raise
         finally:
+            self._leave_place(w)
             if w.state != "dead":
                 w.state = "stopped"
                 self._uncount(w)
                 self._workers.pop(w.id, None)
+
+    def _leave_place(self, w: Worker) -> None:
+        """Give back the worker's place under the in-progress limit (once)."""
+        if w.in_place:
+            w.in_place = False
+            self.limit.gate.leave()
 
     def _uncount(self, w: Worker) -> None:
         if w.counted:
@@ -191,8 +208,9 @@ class WorkerPool(JobExecution):
         self._notify("worker_restarted", worker_id=worker_id, new_worker_id=new.id)
 
     async def start(self) -> None:
-        """Start ``count`` workers."""
+        """Start ``count`` workers (and the steering of their in-progress limit)."""
         self._running = True
+        await self.limit.start()
         for _ in range(self.count):
             self._spawn()
 
@@ -203,6 +221,7 @@ class WorkerPool(JobExecution):
         is abandoned, logged with its stack, and its submitter gets ``NotRunning``.
         """
         self._running = False
+        await self.limit.stop()
         tasks: dict[asyncio.Task[None], Worker] = {}
         for w in self._workers.values():
             w.stop_requested = True
@@ -271,6 +290,7 @@ class WorkerPool(JobExecution):
                 for w in listed
             ],
             "workers_omitted": omitted,
+            **self.limit.stats(),
         }
 
     def health(self) -> ComponentHealth:

@@ -93,11 +93,25 @@ SCALARS: tuple[Scalar, ...] = (
     _g("queue_full_ratio", "Share of the last saturation_grace seconds the queue was full.",
        "router", "full_ratio"),
     _g("queue_saturated", "1 while the router is saturated (unhealthy).", "router", "saturated"),
+    _g("queue_standing", "1 while the queue is standing: submissions that would wait over "
+       "queue_target are refused.", "router", "standing"),
     _g("workers_configured", "Workers the application should run.", "workers", "count"),
     _g("workers_alive", "Workers able to take jobs.", "workers", "alive"),
     _g("workers_busy", "Workers running a job.", "workers", "busy"),
     _g("workers_stuck", "Workers whose handler ignores its cancellation.", "workers", "stuck"),
     _c("worker_deaths_total", "Workers that died unexpectedly.", "workers", "deaths_total"),
+    _g("workers_in_progress_limit", "Jobs that may be taken or run at once now (the adaptive "
+       "limit, or workers when it is off).", "workers", "in_progress_limit"),
+    _g("workers_in_progress", "Workers holding a place under the limit (taking or running a "
+       "job).", "workers", "in_progress"),
+    _g("workers_limit_lag_seconds", "The loop's own lag the limit last read (mean over its "
+       "interval).", "workers", "lag_seconds"),
+    _g("event_loop_busy_ratio", "Share of its CPU time the event loop used (1: saturated), "
+       "as the in-progress limit last read it.", "workers", "loop_busy"),
+    _g("workers_limit_lag_target_seconds", "The lag the adaptive limit steers towards.",
+       "workers", "lag_target_seconds"),
+    _c("workers_limit_lowered_total", "Times the adaptive limit was lowered.",
+       "workers", "limit_lowered_total"),
     _c("workers_stuck_total", "Workers replaced because their handler was stuck.",
        "workers", "stuck_total"),
     _c("workers_abandoned_total",
@@ -144,6 +158,8 @@ LABELLED: tuple[Labelled, ...] = (
                  "kind", field=f"{stat}_total")
         for stat, doc in KIND_COUNTERS
     ),
+    Labelled("jobs_refused_total", "counter", "Submissions refused at once, by reason "
+             "(queue_full, standing_wait).", ("router", "rejected_by_reason"), "reason"),
     Labelled("pool_connections", "gauge", "Pooled connections by state.", ("pool",), "state",
              keys=("idle", "in_use", "connecting")),
     Labelled("recycled_workers_total", "counter", "Workers retired and replaced, by reason.",

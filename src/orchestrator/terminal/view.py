@@ -162,14 +162,26 @@ def _jobs(frame: Frame) -> RenderableType:
     return table
 
 
-def _queue(frame: Frame) -> Text:
+def _queue(frame: Frame) -> RenderableType:
     r = _known(frame)["router"]
     share = r["queued"] / r["capacity"] if r["capacity"] else 0.0
     text = Text(f"Queue    {_n(r['queued'])} of {_n(r['capacity'])} ({share:.0%}) · "
                 f"routed {_n(r['routed_total'])} · refused {_n(r['rejected_total'])}")  # fmt: skip
     if r.get("saturated"):
         text.append(" · saturated", style="bold red")
-    return text
+    shedding = _shedding(r)
+    return text if shedding is None else Group(Fitted(text), Fitted(shedding))
+
+
+def _shedding(r: dict[str, Any]) -> Text | None:
+    """Why submissions are being refused at once, when they are."""
+    if not (r.get("standing") or r.get("saturated")):
+        return None
+    by = r.get("rejected_by_reason", {})
+    why = (f"queue over {human_seconds(r.get('queue_target_seconds'))}" if r.get("standing")
+           else "queue full")  # fmt: skip
+    return Text(f"         SHEDDING · {why} · refused {_n(by.get('standing_wait', 0))} "
+                f"for waits, {_n(by.get('queue_full', 0))} full", style="bold yellow")  # fmt: skip
 
 
 def _pool(frame: Frame) -> RenderableType:
@@ -186,13 +198,23 @@ def _pool(frame: Frame) -> RenderableType:
     return Group(Fitted(text), Fitted(last))
 
 
-def _workers(frame: Frame) -> Text:
+def _workers(frame: Frame) -> RenderableType:
     w = _known(frame)["workers"]
     text = Text(f"Workers  {_n(w['alive'])} of {_n(w['count'])} alive · {_n(w['busy'])} busy · "
                 f"{_n(w['stuck'])} stuck · {_n(w['deaths_total'])} deaths")  # fmt: skip
     if w["alive"] < w["count"] or w["stuck"]:
         text.stylize("bold red")
-    return text
+    if "in_progress_limit" not in w:
+        return text
+    if not w["adaptive_limit"]:
+        limit = Text(f"         limit off: {_n(w['in_progress_limit'])} jobs at once")
+    else:
+        limit = Text(f"         limit {_n(w['in_progress_limit'])} of {_n(w['count'])} jobs at "
+                     f"once · loop lag {human_seconds(w['lag_seconds'])} (target "
+                     f"{human_seconds(w['lag_target_seconds'])})")  # fmt: skip
+        if w["in_progress_limit"] < w["count"]:
+            limit.stylize("yellow")
+    return Group(Fitted(text), Fitted(limit))
 
 
 def _http(frame: Frame) -> Text:

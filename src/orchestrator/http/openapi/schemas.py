@@ -117,6 +117,12 @@ STATS_SCHEMAS: dict[str, Schema] = {
                        "description": "share of the last `saturation_grace` seconds the "
                                       "queue was full"},
         "saturated": {**BOOL, "description": "in a saturation episode (unhealthy)"},
+        "rejected_by_reason": obj({"queue_full": COUNT, "standing_wait": COUNT}),
+        "standing": {**BOOL, "description": "every job leaving the queue for `queue_interval` "
+                                            "waited over `queue_target`: submissions that would "
+                                            "wait over it are refused (`Overloaded`)"},
+        "queue_target_seconds": {**nullable(SECONDS),
+                                 "description": "null: the queue is bounded by length only"},
     }),
     "Worker": obj({
         "id": ID,
@@ -138,6 +144,15 @@ STATS_SCHEMAS: dict[str, Schema] = {
         "workers": {"type": "array", "items": ref("Worker"),
                     "description": "at most `stats_max_items` entries"},
         "workers_omitted": COUNT,
+        "adaptive_limit": {**BOOL, "description": "whether the in-progress limit follows the "
+                                                  "loop's lag (false: it is `workers`)"},
+        "in_progress_limit": {**COUNT, "description": "jobs that may be taken or run at once"},
+        "in_progress": {**COUNT, "description": "workers holding a place under the limit"},
+        "limit_floor": COUNT, "lag_target_seconds": SECONDS,
+        "lag_seconds": {**SECONDS, "description": "the loop's own lag the limit last read"},
+        "loop_busy": {"type": "number", "minimum": 0, "maximum": 1,
+                      "description": "share of its CPU time the loop used, as last read"},
+        "limit_lowered_total": COUNT,
     }),
     "LifecycleStats": obj({
         "state": {"type": "string", "enum": LIFECYCLE_STATES},

@@ -430,6 +430,7 @@
     setText(byId("jobs-completed"), count((stats.workers || {}).jobs_completed_total));
     renderKinds(stats.registry || {});
     renderCapacity(stats.router || {}, stats.pool || {});
+    renderAdmission(stats.router || {}, stats.workers || {});
     renderWorkers(stats.workers || {});
     renderConnections(stats.pool || {});
     renderHttp(stats.http || {});
@@ -471,6 +472,34 @@
       row.dataset.kind = kind;
       return row;
     }));
+  }
+
+  // What overload control does now: the in-progress limit, and whether the queue sheds.
+  function renderAdmission(router, workers) {
+    const shedding = byId("shedding");
+    const reasons = router.rejected_by_reason || {};
+    if (router.standing || router.saturated) {
+      setText(shedding, "Shedding: " + (router.standing
+        ? "queue over " + latency(router.queue_target_seconds) + ", refusing what would wait longer"
+        : "queue full") + " · refused " + count(reasons.standing_wait) + " for waits, "
+        + count(reasons.queue_full) + " full");
+      shedding.hidden = false;
+    } else {
+      shedding.hidden = true;
+    }
+    const limit = workers.in_progress_limit;
+    if (typeof limit !== "number") {
+      setText(byId("limit-text"), "–");
+      setText(byId("limit-facts"), "No in-progress limit in these stats.");
+      return;
+    }
+    const active = workers.in_progress || 0;
+    setText(byId("limit-text"), count(active) + " / limit " + count(limit) + " of " + count(workers.count));
+    meter(byId("limit-bar"), active, limit, active + " of " + limit + " places held");
+    setText(byId("limit-facts"), workers.adaptive_limit
+      ? "adaptive · loop lag " + latency(workers.lag_seconds) + " (target "
+        + latency(workers.lag_target_seconds) + ") · lowered " + count(workers.limit_lowered_total) + " times"
+      : "fixed at the number of workers (adaptive_limit off)");
   }
 
   function renderCapacity(router, pool) {
