@@ -89,7 +89,7 @@ async def test_a_standing_queue_refuses_with_overloaded(clock: FakeClock) -> Non
 
 async def test_a_job_submitted_then_stopped_gets_not_running(clock: FakeClock) -> None:
     """Nothing is lost: a queued job's future gets NotRunning when the application stops
-    before it ran."""
+    before it ran, and so does the running one that the stop cancelled."""
     app = make_app(clock, workers=1)
     hold = BlockingHandler()
     app.handler("hold", timeout=None)(hold)
@@ -102,4 +102,5 @@ async def test_a_job_submitted_then_stopped_gets_not_running(clock: FakeClock) -
         await second
     hold.release_all()
     await stopping
-    assert first.done()
+    with pytest.raises(NotRunning, match="cancelled at shutdown"):
+        first.result()
