@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-test
 RUNTIME_STAMP := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: run test lint format typecheck pytest bench bench-ci load clean openapi soak
+.PHONY: run test lint format typecheck pytest bench bench-ci bench-compare load clean openapi soak
 RESULTS := bench-results
 BENCH_STAMP := $(VENV)/.installed-bench
 
@@ -78,6 +78,11 @@ bench-ci: $(STAMP)
 	$(BIN)/python benchmarks/under_load.py --quick --gates --json $(RESULTS)/under_load.json \
 		|| status=1; \
 	exit $$status
+
+# make bench-compare BASE=<git ref>: base and head measured alternately in this job.
+bench-compare: $(STAMP)
+	@test -n "$(BASE)" || { echo "make bench-compare: give the base, e.g. BASE=main" >&2; exit 2; }
+	$(BIN)/python benchmarks/compare.py "$(BASE)" --json $(RESULTS)/compare.json
 
 openapi: $(STAMP)
 	$(BIN)/python -m orchestrator.http.openapi > docs/openapi.yaml.tmp

@@ -25,6 +25,12 @@ def pinned(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() != 1 else []
 
 
+def pin_this_process(cpu: int) -> None:
+    """Run this process on ``cpu`` only (nothing on one core or off Linux)."""
+    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
+        os.sched_setaffinity(0, {cpu})
+
+
 @dataclass
 class Result:
     target: str

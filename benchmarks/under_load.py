@@ -48,7 +48,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))  # run as a script from anywhere
 from benchmarks.fleet import poll  # noqa: E402
 from benchmarks.gate import Gate  # noqa: E402
-from benchmarks.load_client import pinned  # noqa: E402
+from benchmarks.load_client import pin_this_process, pinned  # noqa: E402
 from benchmarks.overload import compare, median, ramp_png, table  # noqa: E402
 from benchmarks.overload import missed as overload_missed  # noqa: E402
 
@@ -68,9 +68,12 @@ NOTHING_HELD = {"adaptive_limit": False, "queue_target": None}
 class Instance:
     """The application process and its command pipe."""
 
-    def __init__(self, log: Path, settings: dict[str, Any], bare_blob: int = 0) -> None:
+    def __init__(self, log: Path, settings: dict[str, Any], bare_blob: int = 0,
+                 source: Path | None = None) -> None:  # fmt: skip
         env = {**os.environ, "UNDER_LOAD_LOG": str(log),
                "UNDER_LOAD_SETTINGS": json.dumps(settings)}  # fmt: skip
+        if source is not None:  # another tree's orchestrator (make bench-compare's base)
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(source), env.get("PYTHONPATH"))))
         if bare_blob:  # the gate's baseline: bare asyncio and aiohttp, the same job body
             env.update(UNDER_LOAD_BARE="1", UNDER_LOAD_BLOB_BYTES=str(bare_blob))
         cmd = [*pinned(0), sys.executable, str(HERE / "under_load_server.py")]
@@ -78,6 +81,7 @@ class Instance:
                                         env=env, text=True)  # fmt: skip
         hello = self._read()
         self.url, self.blob_bytes = hello["url"], hello["blob_bytes"]
+        self.package = hello.get("package", "")
 
     def _read(self) -> dict[str, Any]:
         assert self.process.stdout is not None
@@ -259,8 +263,7 @@ def main() -> int:
     parser.add_argument("--levels", type=lambda text: [float(x) / 100 for x in text.split(",")],
                         default=LEVELS, help="percentages of capacity, e.g. 50,150")  # fmt: skip
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
-        os.sched_setaffinity(0, {1})
+    pin_this_process(1)
     with tempfile.TemporaryDirectory() as tmp:
         results = asyncio.run(measure(args, Path(tmp) / "app.log"))
     results["settings"] = json.loads(args.settings)

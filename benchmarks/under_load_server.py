@@ -260,7 +260,8 @@ async def commands(url: str, blob: bytes, how: tuple[Offer, Submit],
     """Say hello, then run the load commands read from standard input until it closes."""
     gauges = Gauges()
     loop = asyncio.get_running_loop()
-    print(json.dumps({"url": url, "blob_bytes": len(blob)}), flush=True)
+    package = str(Path(sys.modules["orchestrator"].__file__ or "").parent)
+    print(json.dumps({"url": url, "blob_bytes": len(blob), "package": package}), flush=True)
     while line := await loop.run_in_executor(None, sys.stdin.readline):
         command = json.loads(line)
         load, seconds = Load(), float(command["seconds"])
@@ -335,14 +336,22 @@ async def serve() -> None:
     async def work(job: Job) -> None:
         await body(job.payload)
 
-    def probe() -> dict[str, Any]:
+    def probe() -> dict[str, Any]:  # .get: an older tree (make bench-compare) has no limit
         workers, router = app.workers.stats(), app.router.stats()
-        return {"limit": workers["in_progress_limit"], "lag": workers["lag_seconds"],
-                "busy": workers["loop_busy"], "in_progress": workers["in_progress"],
-                "queued": router["queued"], "standing": router["standing"]}  # fmt: skip
+        return {"limit": workers.get("in_progress_limit"), "lag": workers.get("lag_seconds"),
+                "busy": workers.get("loop_busy"), "in_progress": workers.get("in_progress"),
+                "queued": router["queued"], "standing": router.get("standing")}  # fmt: skip
 
-    how = (lambda: app.submit_nowait("work", time.perf_counter()),
-           lambda: app.submit("work", time.perf_counter()))  # fmt: skip
+    def submit() -> Awaitable[Any]:
+        return app.submit("work", time.perf_counter())
+
+    def offer() -> asyncio.Future[Any]:
+        return app.submit_nowait("work", time.perf_counter())
+
+    def task_each() -> asyncio.Future[Any]:  # an older tree without submit_nowait
+        return asyncio.ensure_future(submit())
+
+    how = (offer if hasattr(app, "submit_nowait") else task_each, submit)
     async with app:
         assert app.http_url is not None
         await commands(app.http_url, blob, how, probe, waits)
