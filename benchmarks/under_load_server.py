@@ -340,7 +340,8 @@ async def serve() -> None:
         workers, router = app.workers.stats(), app.router.stats()
         return {"limit": workers.get("in_progress_limit"), "lag": workers.get("lag_seconds"),
                 "busy": workers.get("loop_busy"), "in_progress": workers.get("in_progress"),
-                "queued": router["queued"], "standing": router.get("standing")}  # fmt: skip
+                "queued": router["queued"], "standing": router.get("standing"),
+                "keep": workers.get("limit_keep")}  # fmt: skip
 
     def submit() -> Awaitable[Any]:
         return app.submit("work", time.perf_counter())

@@ -190,6 +190,7 @@ class LimitStats(TypedDict):
     in_progress_limit: int
     in_progress: int
     limit_floor: int
+    limit_keep: float
     lag_target_seconds: float
     lag_seconds: float
     loop_busy: float

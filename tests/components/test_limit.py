@@ -10,10 +10,12 @@ import pytest
 
 from orchestrator import FakeClock
 from orchestrator.components.limit import (
+    FLOW_WINDOW,
     STEER_INTERVAL,
     GradientLimit,
     InProgressGate,
     InProgressLimit,
+    JobFlow,
 )
 from orchestrator.loop_lag import LoopSample
 from tests.components.test_workers import make_rig
@@ -164,6 +166,69 @@ def test_with_idle_time_it_rises_by_what_the_idle_share_says() -> None:
     controller.limit = 40.0
     assert controller.update(0.010, 0.5) == 80
     assert controller.update(0.010, 1.0) == 64  # saturated: the gradient's cut (bounded)
+
+
+def run_jobs(
+    controller: GradientLimit,
+    intervals: int,
+    lag: Callable[[int], float],
+    capacity: float = 12_000.0,
+    await_seconds: float = 0.005,
+) -> list[int]:
+    """Steer against a saturated core that finishes ``min(capacity, limit / duration)``
+    jobs per second (Little's law), where a job lasts its await plus the loop lag
+    ``lag(limit)``; the workers' ``JobFlow`` is fed as they would feed it."""
+    flow = JobFlow(round(FLOW_WINDOW / STEER_INTERVAL))
+    limits = []
+    for _ in range(intervals):
+        limit = controller.current
+        duration = await_seconds + lag(limit)
+        finished = round(min(capacity, limit / duration) * STEER_INTERVAL)
+        for _ in range(finished):
+            flow.finished(duration)
+        keep = flow.product(STEER_INTERVAL)
+        limits.append(controller.update(lag(limit), 1.0, keep=keep))
+    return limits
+
+
+def test_the_flow_is_the_peak_rate_times_the_shortest_duration() -> None:
+    """Nothing finished: 0. Then the window's peak rate times its shortest mean duration,
+    each possibly from another interval; a full window forgets the oldest."""
+    flow = JobFlow(3)
+    assert flow.product(0.1) == 0.0
+    for seconds in (0.01, 0.03):  # 20 jobs/s, mean 20 ms
+        flow.finished(seconds)
+    assert flow.product(0.1) == pytest.approx(20 * 0.02)
+    for _ in range(50):  # 500 jobs/s, 40 ms each
+        flow.finished(0.04)
+    assert flow.product(0.1) == pytest.approx(500 * 0.02)
+    assert flow.product(0.1) == pytest.approx(500 * 0.02)  # nothing finished: still
+    assert flow.product(0.1) == pytest.approx(500 * 0.04)  # the 20 ms interval left
+    flow.clear()
+    assert flow.product(0.1) == 0.0
+
+
+def test_a_lag_the_jobs_do_not_cause_does_not_cut_their_throughput_away() -> None:
+    """The loop lags 10 ms whatever the limit (callers retrying refusals at once): a cut
+    only loses jobs. The limit stops at the bandwidth-delay product's probe (12,000 jobs/s
+    x 15 ms = 180, x 0.8) for the whole window instead of falling to the floor, and only
+    then probes a fifth lower."""
+    controller = GradientLimit(200, floor=4, target=TARGET)
+    window = round(FLOW_WINDOW / STEER_INTERVAL)
+    limits = run_jobs(controller, window, lambda _: 0.010)
+    assert min(limits) >= 143, limits  # 0.8 x 180, rounded
+    later = run_jobs(controller, window, lambda _: 0.010)
+    assert min(later) >= 0.8 * min(limits) - 1, later
+
+
+def test_a_lag_the_jobs_cause_is_cut_through_the_keep() -> None:
+    """A core saturated by the jobs (12,000 jobs/s, 5 ms awaits): past 60 jobs at once
+    every extra job only waits for the loop (lag = limit / 12,000 - 5 ms). The cuts
+    shorten the jobs while the rate stays, so the bandwidth-delay product falls with the
+    limit, and the limit settles where the lag meets its target: 12,000 x 7 ms = 84."""
+    controller = GradientLimit(200, floor=4, target=TARGET)
+    settled = run_jobs(controller, 60, lambda limit: max(0.0001, limit / 12_000 - 0.005))
+    assert all(80 <= n <= 90 for n in settled[-20:]), settled
 
 
 class Lags:

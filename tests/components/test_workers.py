@@ -37,6 +37,7 @@ STATS_KEYS = {
     "in_progress_limit",
     "in_progress",
     "limit_floor",
+    "limit_keep",
     "lag_target_seconds",
     "lag_seconds",
     "loop_busy",

@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from orchestrator.clock import utc_iso
+from orchestrator.components.limit import InProgressLimit
 from orchestrator.components.worker import ConnectionSource, DeadlineExpired, OutcomeSink, Worker
 from orchestrator.errors import JobFailed, JobTimeout
 from orchestrator.job import Envelope
@@ -34,6 +35,7 @@ class JobExecution:
     _clock: Clock
     _jobs: JobEvents
     _stuck_grace: float
+    limit: InProgressLimit
     _running: bool
     jobs_completed_total: int
     jobs_failed_total: int
@@ -96,6 +98,7 @@ class JobExecution:
         spec, job = env.spec, env.job
         w.jobs_total += 1
         seconds = self._clock.now() - w.job_started
+        self.limit.flow.finished(seconds)
         self._jobs.finished(job.id, spec.kind, job.attempt, seconds)
         if LEVEL.debug:
             outcome = "succeeded" if error is None else "timed_out" if timed_out else "failed"

@@ -13,11 +13,18 @@ idle share says the core could still take. Below capacity the lag stays under th
 and the limit at its ceiling, the configured ``workers``, so it never binds.
 ``InProgressGate`` applies it: a worker takes a job only while fewer than ``limit`` are
 taken or running.
+
+The lag the controller reads is the loop's, not only the jobs': callers retrying refused
+submissions at once, or a flood of requests, lengthen the turns as well, and a cut does not
+shorten those. So a cut never goes below what the recent peak throughput needs, BBR's
+bandwidth-delay product (``JobFlow``): the most jobs finished per second in the last
+``FLOW_WINDOW`` seconds times the shortest mean duration of a job over the same window.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from collections import deque
 from typing import Protocol
 
@@ -26,7 +33,7 @@ from orchestrator.stats import LimitStats
 from orchestrator.tasks import cancel_and_wait
 from orchestrator.types import Clock
 
-__all__ = ["GradientLimit", "InProgressGate", "InProgressLimit", "LagSource"]
+__all__ = ["GradientLimit", "InProgressGate", "InProgressLimit", "JobFlow", "LagSource"]
 
 STEER_INTERVAL = 0.1
 """Seconds between two updates of an adaptive limit."""
@@ -41,6 +48,12 @@ MAX_GRADIENT = 2.0
 """The most one interval may raise it by."""
 SATURATED = 0.95
 """The share of its CPU time the loop must use for the limit to be lowered."""
+PROBE_BELOW_KEEP = 0.8
+"""How far under the bandwidth-delay product a cut may go: enough to see whether the jobs
+get quicker (then the product falls with the limit, and the next cut may go on), not
+enough to lose more than a fifth of the throughput when they do not."""
+FLOW_WINDOW = 10.0
+"""Seconds over which the peak job rate and the shortest job duration are remembered."""
 
 
 class GradientLimit:
@@ -70,8 +83,11 @@ class GradientLimit:
         self.limit = float(ceiling)  # open at start: below capacity the limit never binds
         self._idled = False  # the last interval had idle time
 
-    def update(self, lag: float, busy: float = 1.0) -> int:
-        """Take one interval's lag (seconds) and busy share (0..1); return the new limit."""
+    def update(self, lag: float, busy: float = 1.0, keep: float = 0.0) -> int:
+        """Take one interval's lag (seconds) and busy share (0..1); return the new limit.
+
+        ``keep``: the fewest jobs at once the recent throughput needs; a cut stops there.
+        """
         gradient = self.target / lag if lag > 0 else MAX_GRADIENT
         if busy < SATURATED:  # idle time: the limit holds throughput back, or nothing
             gradient = max(gradient, 1.0 / busy if busy > 0 else MAX_GRADIENT)
@@ -80,6 +96,8 @@ class GradientLimit:
         gradient = min(MAX_GRADIENT, max(floor, gradient))
         estimate = self.limit * gradient
         limit = self.limit + self.smoothing * (estimate - self.limit)
+        if limit < self.limit:  # a cut: never far below what the throughput needs
+            limit = max(limit, min(self.limit, PROBE_BELOW_KEEP * keep))
         self.limit = min(float(self.ceiling), max(float(self.floor), limit))
         return self.current
 
@@ -146,6 +164,44 @@ class InProgressGate:
                 future.set_result(None)
 
 
+class JobFlow:
+    """Jobs finished and their durations, per steering interval: the bandwidth-delay
+    product (BBR) of the jobs, what a cut of the limit must keep.
+
+    The workers call ``finished()`` once per settled job (two additions); the steering
+    calls ``product()`` once per interval.
+    """
+
+    __slots__ = ("_durations", "_rates", "count", "seconds")
+
+    def __init__(self, intervals: int) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self._rates: deque[float] = deque(maxlen=intervals)
+        self._durations: deque[float] = deque(maxlen=intervals)
+
+    def finished(self, seconds: float) -> None:
+        """A job settled after ``seconds`` in progress."""
+        self.count += 1
+        self.seconds += seconds
+
+    def product(self, elapsed: float) -> float:
+        """Close an interval of ``elapsed`` seconds: the peak rate (jobs/s) of the window
+        times its shortest mean job duration; 0 before any job finished."""
+        count = self.count
+        self._rates.append(count / elapsed if count and elapsed > 0 else 0.0)
+        self._durations.append(self.seconds / count if count else math.inf)
+        self.count, self.seconds = 0, 0.0
+        shortest = min(self._durations)
+        return max(self._rates) * shortest if shortest < math.inf else 0.0
+
+    def clear(self) -> None:
+        """Forget the window (a start)."""
+        self.count, self.seconds = 0, 0.0
+        self._rates.clear()
+        self._durations.clear()
+
+
 class LagSource(Protocol):
     """The event loop's lag and busy share, as the loop-lag monitor measures them."""
 
@@ -187,20 +243,26 @@ class InProgressLimit:
         self._clock = clock
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self.flow = JobFlow(max(1, round(FLOW_WINDOW / interval)))
         self.last_lag = 0.0
         self.last_busy = 0.0
+        self.keep = 0.0
         self.lowered_total = 0
 
     async def _steer(self) -> None:
         assert self.controller is not None
         assert self._lag is not None
+        clock, last = self._clock, self._clock.now()
         while True:
-            await self._clock.sleep(self._interval)
+            await clock.sleep(self._interval)
+            now = clock.now()
+            self.keep = self.flow.product(now - last)
+            last = now
             sample = self._lag.take()
             if sample is None:
                 continue
             self.last_lag, self.last_busy = sample
-            limit = self.controller.update(*sample)
+            limit = self.controller.update(*sample, keep=self.keep)
             if limit < self.gate.limit:
                 self.lowered_total += 1
             self.gate.set_limit(limit)
@@ -209,6 +271,7 @@ class InProgressLimit:
         """Start steering (when adaptive), from the ceiling."""
         if self.controller is not None:
             self.controller.limit = float(self.controller.ceiling)
+            self.flow.clear()
             self.gate.set_limit(self.controller.ceiling)
             self._task = asyncio.get_running_loop().create_task(
                 self._steer(), name="in-progress-limit"
@@ -227,6 +290,7 @@ class InProgressLimit:
             "in_progress_limit": self.gate.limit,
             "in_progress": self.gate.active,
             "limit_floor": controller.floor if controller is not None else self.gate.limit,
+            "limit_keep": round(self.keep, 1),
             "lag_target_seconds": self.target,
             "lag_seconds": self.last_lag,
             "loop_busy": self.last_busy,

@@ -149,6 +149,8 @@ STATS_SCHEMAS: dict[str, Schema] = {
         "in_progress_limit": {**COUNT, "description": "jobs that may be taken or run at once"},
         "in_progress": {**COUNT, "description": "workers holding a place under the limit"},
         "limit_floor": COUNT, "lag_target_seconds": SECONDS,
+        "limit_keep": {"type": "number", "minimum": 0,
+                       "description": "jobs' bandwidth-delay product; a cut stays near it"},
         "lag_seconds": {**SECONDS, "description": "the loop's own lag the limit last read"},
         "loop_busy": {"type": "number", "minimum": 0, "maximum": 1,
                       "description": "share of its CPU time the loop used, as last read"},
