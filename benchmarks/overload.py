@@ -113,6 +113,16 @@ def missed(results: dict[str, Any], capacity: float) -> list[str]:
                 out.append(f"{pct}: {done:,.0f} jobs/s done, under 90 % of {capacity:,.0f}")
         elif level >= 0.8:
             over("/health p99", e["/health"]["p99"], 0.005)
+    off = {run["level"]: run for run in results.get("off", {}).get("levels", [])
+           if not run.get("task_per_submit")}  # fmt: skip
+    for run in on["levels"]:  # below capacity the limit must cost nothing
+        base = off.get(run["level"])
+        if base is None or run["level"] not in (0.25, 0.5) or run.get("task_per_submit"):
+            continue
+        ratio = run["done"] / max(1, base["done"])
+        if ratio < 0.97:
+            out.append(f"{run['level']:.0%}: jobs done {ratio:.3f} of the limit off's "
+                       "(target >= 0.97)")  # fmt: skip
     return out
 
 

@@ -177,19 +177,7 @@ def missed_targets(results: dict[str, Any]) -> list[str]:
     if results["capacity"]["ratio"] < 0.98:
         missed.append(f"monitoring costs {100 * (1 - results['capacity']['ratio']):.1f} % of "
                       "job throughput (target <= 2 %)")  # fmt: skip
-    modes = results["modes"]
-    missed += overload_missed(modes, results["capacity"]["with"])
-    off = {run["level"]: run for run in modes.get("off", {}).get("levels", [])
-           if not run.get("task_per_submit")}  # fmt: skip
-    for run in modes.get("on", {}).get("levels", []):
-        base = off.get(run["level"])
-        if base is None or run["level"] not in (0.25, 0.5) or run.get("task_per_submit"):
-            continue
-        ratio = run["done"] / max(1, base["done"])
-        if ratio < 0.97:
-            missed.append(f"{run['level']:.0%}: jobs done {ratio:.3f} of the limit off's "
-                          "(target >= 0.97)")  # fmt: skip
-    return missed
+    return missed + overload_missed(results["modes"], results["capacity"]["with"])
 
 
 async def gate_rounds(instance: Instance, log: Path, rate: float, seconds: float) -> dict[str, Any]:

@@ -8,7 +8,8 @@ line on standard input and answers one JSON line on standard output:
 - ``{"cmd": "capacity", "seconds": S}``: jobs/s of a closed loop of 400 submitters (the
   workers never wait for work): the job capacity of this core.
 - ``{"cmd": "paced", "rate": R, "seconds": S}``: submit R jobs/s on a schedule, without
-  catch-up bursts (slots missed by more than ``MAX_BEHIND`` are skipped and counted).
+  catch-up bursts (``benchmarks/job_load.py``: slots missed by more than ``MAX_BEHIND``
+  are skipped and counted).
 - ``{"cmd": "ramp", "peak": R, "seconds": S}``: the rate goes 0 → R → 0 linearly over S
   seconds; the answer adds a trace, every ``TRACE_EVERY`` s: jobs done and refused so far,
   the in-progress limit, the lag it read, the loop's busy share, the queue.
@@ -48,21 +49,15 @@ sys.path.insert(0, str(Path(__file__).parent.parent))  # run as a script from an
 from aiohttp import web
 
 from benchmarks.gate import UncontendedClock
-from orchestrator import Application, Job, QueueFull
+from benchmarks.job_load import Load, Offer, Offers, Submit, capacity, paced, ramp, trace
+from orchestrator import Application, Job
 from orchestrator.log import configure_logging
 
 TOKEN = "under-load-token-6d2f"
 WORKERS = 200
 JOB_AWAIT = 0.005
 JOB_CPU = 50e-6
-SUBMITTERS = 400
-MAX_BEHIND = 0.005
-"""Seconds of schedule the paced generator may catch up in one turn; older slots are skipped."""
 LAG_INTERVAL = 0.005
-REFUSED_BACKOFF = 0.001
-"""Seconds a closed-loop submitter waits after a refusal before it submits again."""
-TRACE_EVERY = 0.25
-"""Seconds between two points of a ramp's trace."""
 WAIT_SAMPLERS = 4
 """Timers kept pending at random moments by ``Gauges.sample_waits`` (about 800 a second)."""
 
@@ -138,121 +133,6 @@ class Gauges:
         return {"lag_p99": quantile(self.lags, 0.99), "lag_max": max(self.lags, default=0.0),
                 "wait_p50": quantile(self.waits, 0.5), "wait_p99": quantile(self.waits, 0.99),
                 "gc": gcs}  # fmt: skip
-
-
-class Load:
-    """Counts of one run's jobs, and the queue waits of those that ran."""
-
-    def __init__(self) -> None:
-        self.done = self.refused = self.failed = self.skipped = self.outstanding = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.queue_waits: list[float] = []
-
-    def _begin(self) -> None:
-        self.outstanding += 1
-        self.idle.clear()
-
-    def _end(self) -> None:
-        self.outstanding -= 1
-        if self.outstanding == 0:
-            self.idle.set()
-
-    async def one(self, submit: Submit) -> bool:
-        """One job through an awaited submission (the caller's task); False if refused."""
-        self._begin()
-        try:
-            await submit()
-            self.done += 1
-        except QueueFull:
-            self.refused += 1
-            return False
-        except Exception:
-            self.failed += 1
-        finally:
-            self._end()
-        return True
-
-    def offer(self, submit: Offer) -> None:
-        """One job through ``submit_nowait``: no task of the caller's."""
-        try:
-            future = submit()
-        except QueueFull:
-            self.refused += 1
-            return
-        self._begin()
-        future.add_done_callback(self._settled)
-
-    async def _one(self, submit: Submit) -> None:
-        await self.one(submit)
-
-    def _settled(self, future: asyncio.Future[Any]) -> None:
-        if future.cancelled() or future.exception() is not None:
-            self.failed += 1
-        else:
-            self.done += 1
-        self._end()
-
-    def submit_one(self, how: Offers) -> None:
-        """Submit one job the way the run asks: ``submit_nowait`` or a task per submit."""
-        offer, submit, nowait = how
-        if nowait:
-            self.offer(offer)
-            return
-        task = asyncio.get_running_loop().create_task(self._one(submit))
-        self.tasks.add(task)  # its outcome is counted by the load
-        task.add_done_callback(self.tasks.discard)
-
-
-Submit = Callable[[], Awaitable[Any]]
-Offer = Callable[[], "asyncio.Future[Any]"]
-Offers = tuple[Offer, Submit, bool]
-
-
-async def capacity(submit: Submit, load: Load, seconds: float) -> None:
-    deadline = time.perf_counter() + seconds
-
-    async def submitter() -> None:
-        while time.perf_counter() < deadline:
-            if not await load.one(submit):
-                await asyncio.sleep(REFUSED_BACKOFF)  # a refusal is immediate: no hot loop
-
-    await asyncio.gather(*(submitter() for _ in range(SUBMITTERS)))
-
-
-async def paced(how: Offers, load: Load, rate: Callable[[float], float], seconds: float) -> None:
-    """Submit at ``rate(t)`` jobs/s for ``seconds``, on schedule, without catch-up bursts."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    due, end = started, started + seconds
-    while (now := loop.time()) < end:
-        interval = 1.0 / max(1.0, rate(now - started))
-        if now - due > MAX_BEHIND:  # the loop was late: skip, do not burst
-            missed = int((now - due - MAX_BEHIND) / interval)
-            load.skipped += missed
-            due += missed * interval
-        while due <= now and due < end:
-            load.submit_one(how)
-            due += interval
-        await asyncio.sleep(max(0.0, min(due, end) - loop.time()))
-
-
-async def trace(load: Load, seconds: float, probe: Callable[[], dict[str, Any]]) -> list[Any]:
-    """Every ``TRACE_EVERY`` s: jobs done and refused so far, and what ``probe`` reads."""
-    loop, out = asyncio.get_running_loop(), []
-    started = loop.time()
-    while (t := loop.time() - started) < seconds:
-        out.append({"t": round(t, 3), "done": load.done, "refused": load.refused, **probe()})
-        await asyncio.sleep(TRACE_EVERY)
-    return out
-
-
-def ramp(peak: float, seconds: float) -> Callable[[float], float]:
-    """0 → ``peak`` → 0 jobs/s over ``seconds``, linearly (``seconds`` 0: ``peak`` always)."""
-    if seconds <= 0:
-        return lambda _: peak
-    return lambda t: peak * max(0.0, 1.0 - abs(2.0 * t / seconds - 1.0))
 
 
 async def commands(url: str, blob: bytes, how: tuple[Offer, Submit],
