@@ -3,7 +3,8 @@
 - ``capacity``: a closed loop of ``SUBMITTERS`` submitters, each awaiting its job's outcome
   (after a refusal it waits ``REFUSED_BACKOFF`` before the next submission);
 - ``paced``: ``rate(t)`` jobs/s on a schedule, without catch-up bursts (slots missed by
-  more than ``MAX_BEHIND`` are skipped and counted); ``ramp`` gives a 0 → peak → 0 rate;
+  more than ``MAX_BEHIND`` are skipped and counted) unless asked to catch up; ``ramp``
+  gives a 0 → peak → 0 rate;
 - ``trace``: the run's counts and the application's limit, every ``TRACE_EVERY`` s.
 """
 
@@ -106,14 +107,17 @@ async def capacity(submit: Submit, load: Load, seconds: float) -> None:
     await asyncio.gather(*(submitter() for _ in range(SUBMITTERS)))
 
 
-async def paced(how: Offers, load: Load, rate: Callable[[float], float], seconds: float) -> None:
-    """Submit at ``rate(t)`` jobs/s for ``seconds``, on schedule, without catch-up bursts."""
+async def paced(how: Offers, load: Load, rate: Callable[[float], float], seconds: float,
+                catch_up: bool = False) -> None:  # fmt: skip
+    """Submit at ``rate(t)`` jobs/s for ``seconds``, on schedule, without catch-up bursts
+    (``catch_up``: every slot is submitted, late ones at once, as requests that queued
+    while the process waited for a CPU would arrive)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
     due, end = started, started + seconds
     while (now := loop.time()) < end:
         interval = 1.0 / max(1.0, rate(now - started))
-        if now - due > MAX_BEHIND:  # the loop was late: skip, do not burst
+        if not catch_up and now - due > MAX_BEHIND:  # the loop was late: skip, do not burst
             missed = int((now - due - MAX_BEHIND) / interval)
             load.skipped += missed
             due += missed * interval

@@ -23,6 +23,29 @@ TASK_LEVELS = (1.5, 3.0)
 """Levels also run with a task per submit."""
 
 
+async def overload_rounds(
+    start: Callable[[dict[str, Any]], Any],
+    settings: dict[str, Any],
+    rate: float,
+    rounds: int,
+    seconds: float,
+) -> list[dict[str, Any]]:
+    """The limit's CI gate: paired rounds at ``rate`` jobs/s, the limit on then off, each
+    in its own process. Every slot is submitted (``catch_up``): on a machine where the
+    application waits for a CPU, skipping late slots would offer less than capacity."""
+    on, off = start({**settings, **MODES["on"]}), start({**settings, **MODES["off"]})
+    try:
+        out = []
+        for _ in range(rounds):
+            command = {"cmd": "paced", "rate": rate, "seconds": seconds, "catch_up": True}
+            out.append({"on": await on.run(command, pollers=True),
+                        "off": await off.run(command, pollers=True)})  # fmt: skip
+        return out
+    finally:
+        on.stop()
+        off.stop()
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[len(ordered) // 2]

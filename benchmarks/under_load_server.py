@@ -9,7 +9,7 @@ line on standard input and answers one JSON line on standard output:
   workers never wait for work): the job capacity of this core.
 - ``{"cmd": "paced", "rate": R, "seconds": S}``: submit R jobs/s on a schedule, without
   catch-up bursts (``benchmarks/job_load.py``: slots missed by more than ``MAX_BEHIND``
-  are skipped and counted).
+  are skipped and counted); ``"catch_up": true`` submits every slot, late ones at once.
 - ``{"cmd": "ramp", "peak": R, "seconds": S}``: the rate goes 0 → R → 0 linearly over S
   seconds; the answer adds a trace, every ``TRACE_EVERY`` s: jobs done and refused so far,
   the in-progress limit, the lag it read, the loop's busy share, the queue.
@@ -151,7 +151,8 @@ async def commands(url: str, blob: bytes, how: tuple[Offer, Submit],
         elif command["cmd"] == "ramp":
             run = paced(offers, load, ramp(float(command["peak"]), seconds), seconds)
         else:
-            run = paced(offers, load, ramp(float(command["rate"]), 0.0), seconds)
+            run = paced(offers, load, ramp(float(command["rate"]), 0.0), seconds,
+                        bool(command.get("catch_up")))  # fmt: skip
         traced = loop.create_task(trace(load, seconds, probe))
         gauges.reset()
         waits.clear()
