@@ -25,11 +25,10 @@ same rate as plain tasks, with a bare aiohttp server answering the pollers (bare
 both polled: the figure is the ratio of their loop waits' p99
 (``under_load_server.Gauges``: how long an event arriving at any moment waits for the
 loop, less the process's waits for a CPU), median of the rounds, at most
-``MAX_WAIT_RATIO``. ``--quick`` adds the limit's gate: ``OVERLOAD_ROUNDS`` paired rounds
-at 150 %, the limit on and off (``overload.overload_rounds``), at most
-``MAX_OVERLOAD_RATIO`` of the limit off's loop wait p99. The probes' own latencies are
-wall clock, so they depend on how much CPU the machine gives the process: ``--quick``
-prints them, ``--check`` (a full run) holds them to the targets.
+``MAX_WAIT_RATIO``. ``--quick`` adds the limit's gates at 150 % (``overload.py``,
+``overload_gates``). The probes' own latencies are wall clock, so they depend on how much
+CPU the machine gives the process: ``--quick`` prints them, ``--check`` (a full run) holds
+them to the targets.
 
 Traffic goes to 127.0.0.1 only; every run is bounded in time.
 """
@@ -51,7 +50,15 @@ sys.path.insert(0, str(HERE.parent))  # run as a script from anywhere
 from benchmarks.fleet import poll  # noqa: E402
 from benchmarks.gate import Gate  # noqa: E402
 from benchmarks.load_client import pin_this_process, pinned  # noqa: E402
-from benchmarks.overload import compare, median, ms, overload_rounds, ramp_png, table  # noqa: E402
+from benchmarks.overload import (  # noqa: E402
+    compare,  # fmt: skip
+    median,
+    ms,
+    overload_gates,
+    overload_rounds,
+    ramp_png,
+    table,
+)
 from benchmarks.overload import missed as overload_missed  # noqa: E402
 
 LEVELS = (0.0, 0.25, 0.5, 0.8, 1.5, 3.0)
@@ -61,8 +68,6 @@ MAX_WAIT_RATIO = 3.0
 """CI: the most the loop wait's p99 may be, as a multiple of bare asyncio's at the same rate."""
 OVERLOAD_LEVEL = 1.5
 OVERLOAD_ROUNDS = 3
-MAX_OVERLOAD_RATIO = 0.75
-"""CI: the most the loop wait's p99 at 150 % may be, as a multiple of the limit off's."""
 NOTHING_HELD = {"adaptive_limit": False, "queue_target": None}
 """The capacity is measured with nothing holding jobs back or refusing them."""
 
@@ -268,22 +273,7 @@ def main() -> int:
     print(gate.line())
     gates = [gate]
     if args.quick:
-        rounds = results["overload"]
-        for n, pair in enumerate(rounds, 1):
-            for mode, run in pair.items():
-                print(f"overload round {n}, limit {mode}: {OVERLOAD_LEVEL:.0%} of capacity; "
-                      f"loop wait p99 {ms(run['wait_p99'])} ms; /health p99 "
-                      f"{ms(run['endpoints']['/health']['p99'])} ms; done "
-                      f"{run['done'] / run['seconds']:,.0f} jobs/s, refused "
-                      f"{run['refused']:,}; limit {run['limit']}")  # fmt: skip
-        print(f"loop wait p99 at {OVERLOAD_LEVEL:.0%}, limit on: median "
-              f"{ms(median([pair['on']['wait_p99'] for pair in rounds]))} ms (make bench's "
-              "target <= 10 ms)")  # fmt: skip
-        ratios = tuple(p["on"]["wait_p99"] / max(p["off"]["wait_p99"], 1e-6) for p in rounds)
-        overload = Gate(f"loop wait p99 at {OVERLOAD_LEVEL:.0%}, limit on / off", ratios,
-                        MAX_OVERLOAD_RATIO, at_least=False)  # fmt: skip
-        print(overload.line())
-        gates.append(overload)
+        gates += overload_gates(results["overload"], results["job"]["workers"])
     else:
         table(results["modes"], results["capacity"]["with"])
         if args.ramp_png:
