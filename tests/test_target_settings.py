@@ -8,6 +8,7 @@ import pytest
 from orchestrator import Application, CoreSettings, FakeClock, Job, NotRunning
 from orchestrator.cli import build_parser, settings_from
 from orchestrator.config import HttpSettings
+from orchestrator.demo import demo_app
 from orchestrator.introspection import explicit_settings
 from tests.fakes import FakeFactory
 
@@ -86,3 +87,15 @@ async def test_reconfigure_after_a_start_is_refused(app: Application) -> None:
     first start only."""
     with pytest.raises(NotRunning, match="cannot reconfigure"):
         app.reconfigure(app.settings, app.http_settings, {})
+
+
+def test_the_demo_target_sets_nothing_so_the_command_runs_it_as_before() -> None:
+    """The demo (``orchestrator run`` without a TARGET) leaves every setting to the command:
+    no ``module`` source, the command's defaults and the flags as they always were."""
+    assert explicit_settings(demo_app()) == {}
+    args = build_parser().parse_args(["run", "--workers", "5"])
+    app = demo_app()
+    app.reconfigure(*settings_from(args, {}, explicit_settings(app)))
+    assert "module" not in sources_of(app).values()
+    assert (app.settings.workers, app.http_settings.drain_delay) == (5, 5.0)
+    assert set(app.get_stats()["registry"]["kinds"]) == {"io", "cpu", "flaky"}
