@@ -35,12 +35,12 @@ run: $(RUNTIME_STAMP)
 test: lint typecheck pytest bench-ci
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests benchmarks
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks docs/examples
+	$(BIN)/ruff check src tests benchmarks docs/examples
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks docs/examples
+	$(BIN)/ruff check --fix src tests benchmarks docs/examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

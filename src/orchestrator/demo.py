@@ -17,7 +17,7 @@ from orchestrator.application import Application
 from orchestrator.errors import ConfigError, JobFailed, NotRunning, OrchestratorError, QueueFull
 from orchestrator.job import Job
 
-__all__ = ["DemoConnectionFactory", "LoadGenerator", "build_demo_app"]
+__all__ = ["DemoConnectionFactory", "LoadGenerator", "build_demo_app", "demo_app"]
 
 log = structlog.get_logger("orchestrator.demo")
 
@@ -77,6 +77,12 @@ def build_demo_app(app: Application, rng: random.Random | None = None) -> Applic
         return "ok"
 
     return app
+
+
+def demo_app() -> Application:
+    """The demo: its job kinds over pretend connections, with the library's default settings
+    (what ``orchestrator run`` runs without a TARGET, its flags and variables over them)."""
+    return build_demo_app(Application(connection_factory=DemoConnectionFactory()))
 
 
 class LoadGenerator:

@@ -13,6 +13,8 @@ __all__ = [
     "PoolExhausted",
     "QueueFull",
     "StartFailed",
+    "TargetError",
+    "TargetFailed",
     "UnknownJobKind",
     "WorkerCrashed",
 ]
@@ -83,3 +85,13 @@ class StartFailed(OrchestratorError):
 
 class HttpServerError(OrchestratorError):
     """The HTTP server could not start while ``http_required`` was set."""
+
+
+class TargetError(ConfigError):
+    """``orchestrator run TARGET``: the target names no application (no such module or
+    attribute, or the attribute is not an ``Application`` nor a callable returning one)."""
+
+
+class TargetFailed(OrchestratorError):
+    """Importing the target's module, or calling its factory, raised: the exception is
+    ``__cause__``."""

@@ -15,7 +15,7 @@ from orchestrator.version import __version__
 if TYPE_CHECKING:
     from orchestrator.application import Application
 
-__all__ = ["application_stats", "effective_config", "jobs_report"]
+__all__ = ["application_stats", "effective_config", "explicit_settings", "jobs_report"]
 
 SECRETS = frozenset({"http_token"})
 """Settings shown only as a count."""
@@ -83,3 +83,15 @@ def effective_config(app: Application) -> dict[str, Any]:
             entries[spec.name] = {"value": value, "source": source}
         out[section] = entries
     return out
+
+
+def explicit_settings(app: Application) -> dict[str, object]:
+    """The settings ``app`` was given: named in its sources (keyword arguments), or away
+    from their default (whole settings objects); what ``orchestrator run`` keeps of a
+    TARGET's module unless a variable or a flag says otherwise."""
+    return {
+        spec.name: getattr(settings, spec.name)
+        for settings in (app.settings, app.http_settings)
+        for spec in dataclasses.fields(settings)
+        if spec.name in app.sources or getattr(settings, spec.name) != spec.default
+    }

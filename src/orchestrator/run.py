@@ -1,4 +1,4 @@
-"""``orchestrator run``: the demo application under a load generator, until a signal."""
+"""``orchestrator run``: an application until a signal; the demo's under a load generator."""
 
 from __future__ import annotations
 
@@ -8,18 +8,17 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import structlog
 
 from orchestrator.application import Application
-from orchestrator.config import CoreSettings, HttpSettings
-from orchestrator.demo import DemoConnectionFactory, LoadGenerator, build_demo_app
+from orchestrator.demo import LoadGenerator
 from orchestrator.log import LineBuffer
 from orchestrator.tasks import cancel_and_wait
 
-__all__ = ["URL_PATHS", "run_command", "run_demo", "run_in_new_loop"]
+__all__ = ["DEMO_RATE", "URL_PATHS", "run_application", "run_command", "run_in_new_loop"]
 
 T = TypeVar("T")
 
@@ -30,22 +29,23 @@ URL_PATHS = ("/health", "/live", "/ready", "/stats", "/metrics")
 
 
 LOOP_CLOSE_GRACE = 1.0
-"""Seconds tasks still running after the demo get to end once cancelled, before exit."""
+"""Seconds tasks still running after the application get to end once cancelled, before exit."""
+
+DEMO_RATE = 50.0
+"""The demo's jobs per second when ``--rate`` is not given."""
 
 
 def run_command(
-    args: argparse.Namespace,
-    settings: CoreSettings,
-    http: HttpSettings,
-    sink: LineBuffer | None,
-    sources: Mapping[str, str] | None = None,
+    args: argparse.Namespace, app: Application, sink: LineBuffer | None, *, demo: bool
 ) -> int:
-    """Run the demo in a new event loop; return the exit code.
+    """Run ``app`` in a new event loop (``demo``: with the demo's load generator); return
+    the exit code.
 
     ``asyncio.run`` would wait for ever for a task that refuses cancellation (a handler the
     application abandoned at stop, already logged with its stack); this exits anyway.
     """
-    code, left = run_in_new_loop(run_demo(args, settings, http, sink, sources), LOOP_CLOSE_GRACE)
+    rate = (DEMO_RATE if args.rate is None else args.rate) if demo else None
+    code, left = run_in_new_loop(run_application(args, app, sink, rate), LOOP_CLOSE_GRACE)
     if left:
         log.warning("tasks_abandoned_at_exit", tasks=left)
         if sink is not None:
@@ -91,21 +91,21 @@ async def flush_log_lines(sink: LineBuffer, interval: float = 0.25) -> None:
         sink.drain()
 
 
-async def run_demo(
+async def run_application(
     args: argparse.Namespace,
-    settings: CoreSettings,
-    http: HttpSettings,
+    app: Application,
     sink: LineBuffer | None = None,
-    sources: Mapping[str, str] | None = None,
+    rate: float | None = None,
 ) -> int:
-    """Run the demo until a signal or ``--duration``; print a one-line summary."""
+    """Run ``app`` until a signal or ``--duration``; print a one-line summary. With a
+    ``rate``, the demo's load generator submits its jobs meanwhile."""
     flusher = (
         asyncio.get_running_loop().create_task(flush_log_lines(sink), name="log-flush")
         if sink is not None
         else None
     )
     try:
-        return await _run_demo(args, settings, http, sink, sources)
+        return await _run(args, app, sink, rate)
     finally:
         await cancel_and_wait(flusher)
 
@@ -117,18 +117,9 @@ def _say(sink: LineBuffer | None, line: str) -> None:
     print(f"orchestrator: {line}", flush=True)
 
 
-async def _run_demo(
-    args: argparse.Namespace,
-    settings: CoreSettings,
-    http: HttpSettings,
-    sink: LineBuffer | None,
-    sources: Mapping[str, str] | None,
+async def _run(
+    args: argparse.Namespace, app: Application, sink: LineBuffer | None, rate: float | None
 ) -> int:
-    app = build_demo_app(
-        Application(
-            settings, http=http, connection_factory=DemoConnectionFactory(), sources=sources
-        )
-    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 
@@ -157,22 +148,27 @@ async def _run_demo(
             f"status page at {url}/ (open it in a browser); GET {url}/ with curl lists "
             "every endpoint",
         )
-    generator = LoadGenerator(app, args.rate)
-    gen_task = loop.create_task(generator.run())
+    generator = LoadGenerator(app, rate) if rate is not None else None
+    gen_task = loop.create_task(generator.run()) if generator is not None else None
     try:
         async with asyncio.timeout(args.duration):
             await stop.wait()
     except TimeoutError:
         log.info("shutdown_requested", reason="duration")
-    generator.stop()
-    await gen_task
+    if generator is not None and gen_task is not None:
+        generator.stop()
+        await gen_task
     await app.stop(timeout=args.stop_timeout)
+    elapsed = f"in {time.monotonic() - started:.1f}s"
+    if generator is None:
+        w = app.workers
+        _say(sink, f"{w.jobs_completed_total} jobs done, {w.jobs_failed_total} failed {elapsed}")
+        return 0
     await generator.settle()
     o = generator.outcomes
     _say(
         sink,
         f"{o['done']} jobs done, {o['failed']} failed, {o['rejected']} rejected, "
-        f"{o['shed']} shed, {o['not_running'] + o['error']} refused at shutdown in "
-        f"{time.monotonic() - started:.1f}s",
+        f"{o['shed']} shed, {o['not_running'] + o['error']} refused at shutdown {elapsed}",
     )
     return 0

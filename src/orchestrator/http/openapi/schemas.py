@@ -267,7 +267,7 @@ SCHEMAS: dict[str, Schema] = {
     ),
     "DebugConfig": obj({
         section: mapping(obj({"value": {}, "source": {"type": "string", "enum": [
-            "default", "keyword", "environment", "flag", "file", "command"]}}),
+            "default", "keyword", "environment", "flag", "file", "command", "module"]}}),
             "by setting; a token appears as {\"count\": n}")
         for section in ("core", "http")
     }),
