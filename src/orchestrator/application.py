@@ -91,14 +91,9 @@ class Application:
     def reconfigure(
         self, settings: CoreSettings, http: HttpSettings, sources: Mapping[str, str]
     ) -> None:
-        """Replace the settings before the first start, as ``orchestrator run`` does with its
-        flags and variables over what a module set: the components are built again from
-        them; the registered handlers, the connection factory and the clock are kept.
-
-        Args:
-            settings: the core settings in force from now on.
-            http: the HTTP settings in force from now on.
-            sources: where each setting came from, for ``/debug/config``.
+        """Replace the settings (and where each came from) before the first start, as
+        ``orchestrator run`` does with its flags and variables over what a module set; the
+        components are built again, keeping the handlers, connection factory and clock.
 
         Raises:
             NotRunning: the application has already been started.
