@@ -230,7 +230,7 @@ async def measure(args: argparse.Namespace, log: Path) -> dict[str, Any]:
                                          OVERLOAD_ROUNDS, 2.0)  # fmt: skip
     levels = () if args.quick else tuple(args.levels)
     modes = await compare(lambda given: Instance(log, given), settings, capacity, levels,
-                          seconds * 2, ramp=not args.quick)  # fmt: skip
+                          seconds, ramp=not args.quick)  # fmt: skip
     ratio = median(caps["with"]) / median(caps["without"])
     if args.quick:  # the gate's own runs are the figures of the level
         curve = [{"level": GATE_LEVEL, "asked": gate["rate"], "with": run["ours"]}
