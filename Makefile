@@ -57,7 +57,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/load.py --check --gates --duration 2 --json $(RESULTS)/load.json \
 		|| status=1; \
 	$(BIN)/python benchmarks/debug_overhead.py --check --gates || status=1; \
-	$(BIN)/python benchmarks/ablation.py --duration 1.5 --json $(RESULTS)/ablation.json \
+	$(BIN)/python benchmarks/ablation.py --duration 1 --json $(RESULTS)/ablation.json \
 		|| status=1; \
 	$(BIN)/python benchmarks/refusal.py --check --gates || status=1; \
 	$(BIN)/python benchmarks/under_load.py --check --gates --seconds 4 \

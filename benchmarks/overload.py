@@ -17,7 +17,7 @@ from typing import Any
 
 MODES = {"on": {}, "off": {"adaptive_limit": False}}
 """Settings on top of the run's own, per mode."""
-RAMP_SECONDS = 24.0
+RAMP_SECONDS = 30.0
 RAMP_PEAK = 3.0
 TASK_LEVELS = (1.5, 3.0)
 """Levels also run with a task per submit (the limit on only: the bound is the caller's)."""
