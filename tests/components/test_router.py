@@ -368,6 +368,27 @@ async def test_a_standing_queue_ends_once_nothing_was_refused_for_an_interval(
     assert not router.standing
 
 
+async def test_a_standing_queue_refusing_through_the_grace_stays_healthy(
+    clock: FakeClock,
+) -> None:
+    """Shedding is not saturation: a standing queue refusing through all of
+    ``saturation_grace`` (5 s) keeps the router healthy, where a full one turns it
+    unhealthy (an HTTP flood that made the demo's jobs wait turned /health 503)."""
+    router = await standing(clock)
+    for _ in range(60):  # 6 s: a refusal every 100 ms, the queue kept standing, probed
+        assert isinstance(router.refusal(), Overloaded)
+        assert router.health().healthy
+        clock.advance(0.1)
+    assert router.stats()["rejected_by_reason"]["standing_wait"] == 60
+    full = await started_router(clock, capacity=1)
+    full.put(make_envelope(clock, 1))
+    for _ in range(60):
+        assert isinstance(full.refusal(), QueueFull)
+        full.health()
+        clock.advance(0.1)
+    assert not full.health().healthy
+
+
 async def test_without_a_target_only_the_length_bounds_the_queue(clock: FakeClock) -> None:
     """queue_target=None: however long jobs wait, only a full queue refuses."""
     router = await started_router(clock, capacity=1000, target=None)

@@ -205,10 +205,12 @@ class Router:
                 self.standing = False
 
     def _tell_refusals(self, now: float) -> None:
-        """Count the refusals since the last time into the saturation window at ``now``:
-        off the refusal path, which then needs no clock."""
-        self._full.refusal(now, self.rejected_total - self._told)
-        self._told = self.rejected_total
+        """Count a full queue's refusals since the last time into the saturation window
+        (off the refusal path, which needs no clock). A standing queue's are not
+        saturation: they keep the queue short, and the instance keeps serving."""
+        full = self.rejected_total - self.overloaded_total
+        self._full.refusal(now, full - self._told)
+        self._told = full
 
     def _saturated(self, now: float) -> bool:
         full = self._full
