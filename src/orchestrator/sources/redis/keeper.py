@@ -4,6 +4,7 @@ and health."""
 
 from __future__ import annotations
 
+import contextlib
 from collections import deque
 from typing import Any
 
@@ -54,9 +55,12 @@ class Keeper:
             if self.state == "disconnected":
                 self.state = "reading"
 
-    def disconnected(self, exc: BaseException) -> None:
-        """A command failed for want of the broker (retried with backoff)."""
+    async def disconnected(self, exc: BaseException) -> None:
+        """A command failed for want of the broker (retried with backoff). The idle
+        connections are dropped too: after a restart of the broker each would fail once."""
         self.last_error = type(exc).__name__
+        with contextlib.suppress(Exception):
+            await self.client.connection_pool.disconnect(inuse_connections=False)
         if self._down_since is None:
             self._down_since = self.clock.now()
             log.warning("source_disconnected", stream=self.stream, error=type(exc).__name__)
@@ -77,7 +81,7 @@ class Keeper:
                     await self._touch()
                 await self._read_figures()
             except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-                self.disconnected(exc)
+                await self.disconnected(exc)
 
     async def _touch(self) -> None:
         """``XCLAIM ... JUSTID`` by their own consumer: the running entries' idle time back

@@ -182,7 +182,7 @@ class RedisStreamSource(Keeper):
                 self.state = "reading" if self._reading else "draining"
                 used = self._take(entries)
             except OUTAGE as exc:
-                self.disconnected(exc)
+                await self.disconnected(exc)
                 failures += 1
                 await self.clock.sleep(backoff(failures))
             finally:
@@ -278,9 +278,9 @@ class RedisStreamSource(Keeper):
     def _outcome(self, entry_id: str, future: asyncio.Future[Any]) -> None:
         taken = self._in_flight.pop(entry_id, None)
         self._room.set()
+        exc = None if future.cancelled() else future.exception()  # retrieved, always
         if taken is None or future.cancelled():
             return  # stopped meanwhile: given back, never acknowledged unfinished
-        exc = future.exception()
         if exc is None:
             self._acks.append(entry_id)
             self._wake.set()
@@ -318,7 +318,7 @@ class RedisStreamSource(Keeper):
                 failures = 0
             except OUTAGE as exc:
                 self._acks[:0], self._dead[:0], self._give_back[:0] = acks, dead, back
-                self.disconnected(exc)
+                await self.disconnected(exc)
                 failures += 1
                 await self.clock.sleep(backoff(failures))
 
