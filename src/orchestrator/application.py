@@ -24,6 +24,7 @@ from orchestrator.job import Handler
 from orchestrator.job_events import JobEvents
 from orchestrator.log import configure_logging_unless_configured
 from orchestrator.sources.base import Source, SourceSet
+from orchestrator.sources.url import source_from_url
 from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
 
 if TYPE_CHECKING:
@@ -81,6 +82,8 @@ class Application:
         self.intake = JobIntake(self.router, self.registry, self.in_flight,
                                 self.workers.limit.gate, self.clock)  # fmt: skip
         self.job_sources = SourceSet()
+        if self.settings.source is not None:  # --source, ORCHESTRATOR_SOURCE
+            self.add_source(source_from_url(self.settings.source))
         self._stopping: asyncio.Task[None] | None = None
         self._http = HttpStage(self, self.http_settings, self.clock)
 

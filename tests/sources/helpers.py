@@ -12,7 +12,7 @@ import redis.asyncio as aredis
 from orchestrator import Application
 from orchestrator.sources.redis import RedisStreamSource
 
-__all__ = ["consumer_pending", "running"]
+__all__ = ["consumer_pending", "dead_letters", "running"]
 
 
 @contextlib.asynccontextmanager
@@ -31,3 +31,9 @@ async def consumer_pending(client: aredis.Redis, stream: str, group: str) -> dic
     """The group's pending entries per consumer."""
     summary: Any = await client.xpending(stream, group)
     return {c["name"]: int(c["pending"]) for c in summary["consumers"] or ()}
+
+
+async def dead_letters(client: aredis.Redis, stream: str) -> list[tuple[str, dict[str, str]]]:
+    """The entries of ``<stream>:dead``, oldest first."""
+    entries: Any = await client.xrange(f"{stream}:dead")
+    return [(entry_id, dict(fields)) for entry_id, fields in entries]

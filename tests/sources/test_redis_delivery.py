@@ -12,7 +12,7 @@ from orchestrator import Application
 from orchestrator.job import Job, Origin
 from orchestrator.sources.redis import RedisStreamSource, enqueue
 from tests.fakes import poll_process
-from tests.sources.helpers import consumer_pending, running
+from tests.sources.helpers import consumer_pending, dead_letters, running
 from tests.sources.redis_server import RedisServer
 
 
@@ -85,7 +85,7 @@ async def test_an_entry_delivered_max_deliveries_times_is_dead_lettered_unrun(
         await when(lambda: source.stats()["dead_lettered_total"] == 1, "dead-lettered")
     assert ran == []
     assert source.stats()["deliveries_exceeded_total"] == 1
-    ((_, record),) = await redis_client.xrange(f"{stream_name}:dead")
+    ((_, record),) = await dead_letters(redis_client, stream_name)
     assert record["deliveries"] == "4"
     assert "max_deliveries=3" in record["error"]
     assert await consumer_pending(redis_client, stream_name, "workers") == {}

@@ -13,7 +13,7 @@ from orchestrator import Application
 from orchestrator.job import Job, Origin
 from orchestrator.sources.redis import RedisStreamSource, enqueue
 from tests.fakes import poll_process
-from tests.sources.helpers import consumer_pending, running
+from tests.sources.helpers import consumer_pending, dead_letters, running
 from tests.sources.redis_server import RedisServer
 
 
@@ -80,7 +80,7 @@ async def test_a_final_failure_is_dead_lettered_with_its_error_then_acked(
         await asyncio.wait_for(failed.wait(), 10)
         await poll_process(lambda: _some(source.stats()["dead_lettered_total"] == 1),
                            seconds=10, what="dead letter written")  # fmt: skip
-    ((_, record),) = await redis_client.xrange(f"{stream_name}:dead")
+    ((_, record),) = await dead_letters(redis_client, stream_name)
     assert record["error_type"] == "ValueError"
     assert record["error"] == "no such order 42"
     assert (record["attempts"], record["deliveries"]) == ("2", "1")
@@ -126,7 +126,7 @@ async def test_a_bad_entry_goes_to_the_dead_letters_without_running(
         await poll_process(lambda: _some(source.stats()["acked_total"] == 2),
                            seconds=10, what="both settled")  # fmt: skip
     assert ran == ["after"]
-    dead = await redis_client.xrange(f"{stream_name}:dead")
+    dead = await dead_letters(redis_client, stream_name)
     assert len(dead) == 1
     assert error in dead[0][1]["error"]
     assert await redis_client.xlen(stream_name) == 0

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 from orchestrator.errors import ConfigError
+from orchestrator.sources.base import Source
 
-__all__ = ["SourceUrl", "parse_source_url"]
+__all__ = ["SourceUrl", "parse_source_url", "source_from_url"]
 
 SCHEMES = ("redis", "rediss", "unix")
 QUERY = ("stream", "group", "consumer", "claim_idle", "max_deliveries")
@@ -69,7 +70,30 @@ def _number(key: str, text: str, kind: type[int] | type[float]) -> float:
     try:
         value = kind(text)
     except ValueError:
-        raise ConfigError(f"source URL: {key} must be a {kind.__name__}, not {text!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"source URL: {key} must be {what}, not {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise ConfigError(f"source URL: {key} must be positive, not {text!r}")
     return value
+
+
+def source_from_url(text: str) -> Source:
+    """The source a URL names (its broker client imported only now).
+
+    Raises:
+        ConfigError: on a bad URL, or when the ``redis`` extra is not installed.
+    """
+    url = parse_source_url(text)
+    try:
+        from orchestrator.sources.redis import RedisStreamSource
+    except ImportError:
+        raise ConfigError("a Redis source needs the redis extra: "
+                          "pip install 'orchestrator[redis]'") from None  # fmt: skip
+    return RedisStreamSource(
+        url.url,
+        stream=url.stream,
+        group=url.group,
+        consumer=url.consumer,
+        claim_idle=url.claim_idle,
+        max_deliveries=url.max_deliveries,
+    )

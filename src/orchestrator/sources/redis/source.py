@@ -99,6 +99,7 @@ class RedisStreamSource(Keeper):
         self._dead: list[tuple[str, dict[str | bytes, str | bytes]]] = []
         self._give_back: list[str] = []
         self._wake = asyncio.Event()
+        self._writing = False  # a write of outcomes is in progress: a stop waits for it
         self._settled = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._cursor = "0-0"
@@ -148,7 +149,7 @@ class RedisStreamSource(Keeper):
         self._wake.set()
         try:
             async with asyncio.timeout(self.settle_timeout):
-                while self._acks or self._dead or self._give_back:
+                while self._acks or self._dead or self._give_back or self._writing:
                     self._settled.clear()
                     await self._settled.wait()
         except TimeoutError:
@@ -313,6 +314,7 @@ class RedisStreamSource(Keeper):
                 continue
             acks, dead, back = self._acks, self._dead, self._give_back
             self._acks, self._dead, self._give_back = [], [], []
+            self._writing = True
             try:
                 await self._write(acks, dead, back)
                 failures = 0
@@ -321,6 +323,8 @@ class RedisStreamSource(Keeper):
                 await self.disconnected(exc)
                 failures += 1
                 await self.clock.sleep(backoff(failures))
+            finally:
+                self._writing = False
 
     async def _write(self, acks: list[str], dead: list[tuple[str, Any]], back: list[str]) -> None:
         """One MULTI: dead letters added, then their entries and the done ones acknowledged
