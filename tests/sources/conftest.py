@@ -18,18 +18,16 @@ _names = itertools.count(1)
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One redis-server (append-only file off) for the session's tests, stopped at the end.
     Tests share it: each works on streams of its own name (``stream_name``)."""
-    server = RedisServer(tmp_path_factory.mktemp("redis"))
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _served(RedisServer(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture
 def redis_outage_server(tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, append-only, that the test may stop and restart."""
-    server = RedisServer(tmp_path, appendonly=True)
+    yield from _served(RedisServer(tmp_path, appendonly=True))
+
+
+def _served(server: RedisServer) -> Iterator[RedisServer]:
     server.start()
     try:
         yield server

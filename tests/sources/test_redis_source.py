@@ -130,3 +130,21 @@ async def test_a_bad_entry_goes_to_the_dead_letters_without_running(
     assert len(dead) == 1
     assert error in dead[0][1]["error"]
     assert await redis_client.xlen(stream_name) == 0
+
+
+async def test_stats_sources_and_health_over_http(
+    redis_server: RedisServer, stream_name: str
+) -> None:
+    """``/stats/sources`` serves each source's stats; ``/health`` has a ``sources`` component."""
+    import aiohttp
+
+    app = Application(workers=2, enable_http=True, http_host="127.0.0.1", http_port=0)
+    source = make_source(redis_server, stream_name, consumer="c9")
+    async with running(app, source), aiohttp.ClientSession() as http:
+        async with http.get(f"{app.http_url}/stats/sources") as resp:
+            body = await resp.json()
+        async with http.get(f"{app.http_url}/health") as resp:
+            health = await resp.json()
+    section = body[f"{stream_name}/workers"]
+    assert (section["stream"], section["consumer"]) == (stream_name, "c9")
+    assert health["components"]["sources"] is True
