@@ -148,3 +148,34 @@ async def test_stats_sources_and_health_over_http(
     section = body[f"{stream_name}/workers"]
     assert (section["stream"], section["consumer"]) == (stream_name, "c9")
     assert health["components"]["sources"] is True
+
+
+async def test_source_metrics_are_exported(
+    redis_server: RedisServer, redis_client: aredis.Redis, stream_name: str
+) -> None:
+    """``/metrics`` has ``orchestrator_source_*`` per source, from the same stats."""
+    import aiohttp
+    from prometheus_client.parser import text_string_to_metric_families
+
+    await enqueue(redis_client, stream_name, "echo", 1)
+    app = Application(workers=2, enable_http=True, http_host="127.0.0.1", http_port=0,
+                      stats_ttl=0.0)  # fmt: skip
+    ran = asyncio.Event()
+
+    @app.handler("echo")
+    async def echo(job: Job) -> None:
+        ran.set()
+
+    source = make_source(redis_server, stream_name)
+    async with running(app, source), aiohttp.ClientSession() as http:
+        await asyncio.wait_for(ran.wait(), 10)
+        await poll_process(lambda: _some(source.stats()["acked_total"] == 1),
+                           seconds=10, what="acked")  # fmt: skip
+        async with http.get(f"{app.http_url}/metrics") as resp:
+            text = await resp.text()
+    samples = {(s.name, s.labels.get("source")): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}  # fmt: skip
+    label = f"{stream_name}/workers"
+    assert samples["orchestrator_source_acked_total", label] == 1
+    assert samples["orchestrator_source_delivered_total", label] == 1
+    assert samples["orchestrator_source_disconnected_seconds", label] == 0
