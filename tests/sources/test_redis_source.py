@@ -179,3 +179,34 @@ async def test_source_metrics_are_exported(
     assert samples["orchestrator_source_acked_total", label] == 1
     assert samples["orchestrator_source_delivered_total", label] == 1
     assert samples["orchestrator_source_disconnected_seconds", label] == 0
+
+
+async def test_the_entry_id_is_in_debug_jobs_and_in_failure_events(
+    redis_server: RedisServer, redis_client: aredis.Redis, stream_name: str
+) -> None:
+    """A running source job shows its entry id in ``debug_jobs``; its failure's log line,
+    event and ``recent_failures`` entry carry it too."""
+    from structlog.testing import capture_logs
+
+    entry = await enqueue(redis_client, stream_name, "fail", None)
+    app = Application(workers=2)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @app.handler("fail")
+    async def fail(job: Job) -> None:
+        started.set()
+        await release.wait()
+        raise RuntimeError("bad")
+
+    with capture_logs() as logs:
+        source = make_source(redis_server, stream_name)
+        async with running(app, source):
+            await asyncio.wait_for(started.wait(), 10)
+            (running_job,) = app.debug_jobs(10)["in_flight"]
+            assert running_job["entry_id"] == entry
+            release.set()
+            await poll_process(lambda: _some(source.stats()["dead_lettered_total"] == 1),
+                               seconds=10, what="dead-lettered")  # fmt: skip
+    (failure,) = app.debug_jobs(10)["recent_failures"]
+    assert failure["entry_id"] == entry
+    assert [e["entry_id"] for e in logs if e["event"] == "job_failed"] == [entry]
