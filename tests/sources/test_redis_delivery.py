@@ -192,3 +192,29 @@ async def test_stop_finishes_and_acks_jobs_in_flight_and_leaves_unfinished_pendi
     assert [p["message_id"] for p in pending] == [stuck_id]
     assert pending[0]["time_since_delivered"] >= 30_000  # claimable by another at once
     assert await redis_client.xlen(stream_name) == 1
+
+
+async def test_stop_waits_for_a_write_of_outcomes_in_progress(
+    redis_server: RedisServer, redis_client: aredis.Redis, stream_name: str
+) -> None:
+    """A stop that comes while the acknowledgements are being written (the server holds
+    writes for 0.5 s: CLIENT PAUSE) waits for them, instead of cancelling the write."""
+    await enqueue(redis_client, stream_name, "quick", None)
+    app = Application(workers=2)
+    started, release = asyncio.Event(), asyncio.Event()
+
+    @app.handler("quick")
+    async def quick(job: Job) -> None:
+        started.set()
+        await release.wait()
+
+    source = make_source(redis_server, stream_name)
+    app.add_source(source)
+    await app.start()
+    await asyncio.wait_for(started.wait(), 10)
+    await redis_client.execute_command("CLIENT", "PAUSE", 500, "WRITE")
+    release.set()
+    await when(lambda: source.stats()["in_flight"] == 0, "job done")
+    await app.stop(timeout=5.0)
+    assert source.stats()["acked_total"] == 1
+    assert await consumer_pending(redis_client, stream_name, "workers") == {}
