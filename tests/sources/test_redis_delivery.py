@@ -212,7 +212,7 @@ async def test_stop_waits_for_a_write_of_outcomes_in_progress(
     app.add_source(source)
     await app.start()
     await asyncio.wait_for(started.wait(), 10)
-    await redis_client.execute_command("CLIENT", "PAUSE", 500, "WRITE")
+    await redis_client.client_pause(500, all=False)  # writes held for 0.5 s
     release.set()
     await when(lambda: source.stats()["in_flight"] == 0, "job done")
     await app.stop(timeout=5.0)
