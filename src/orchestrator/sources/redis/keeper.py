@@ -5,6 +5,7 @@ and health."""
 from __future__ import annotations
 
 import contextlib
+import random
 from collections import deque
 from typing import Any
 
@@ -17,9 +18,12 @@ from orchestrator.health import ComponentHealth
 from orchestrator.stats import SourceStats
 from orchestrator.types import Clock
 
-__all__ = ["Keeper"]
+__all__ = ["OUTAGE", "Keeper", "backoff"]
 
 log = structlog.get_logger("orchestrator.sources.redis")
+
+OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
+"""Errors of a broker out of reach: retried with backoff, never fatal."""
 
 
 class Keeper:
@@ -80,7 +84,7 @@ class Keeper:
                     touched = self.clock.now()
                     await self._touch()
                 await self._read_figures()
-            except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            except OUTAGE as exc:
                 await self.disconnected(exc)
 
     async def _touch(self) -> None:
@@ -147,3 +151,8 @@ def _quantile(ordered: list[float], q: float) -> float:
     if not ordered:
         return 0.0
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def backoff(failures: int) -> float:
+    """Seconds before the next try: 0.1 s doubling to 5 s, with full jitter (half to all)."""
+    return float(min(5.0, 0.1 * 2 ** min(failures - 1, 6)) * random.uniform(0.5, 1.0))
