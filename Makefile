@@ -20,12 +20,12 @@ $(RUNTIME_STAMP): pyproject.toml runtime-requirements.txt | $(BIN)/python
 	touch $(RUNTIME_STAMP)
 
 $(STAMP): pyproject.toml runtime-requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e '.[test,redis]'
 	touch $(STAMP) $(RUNTIME_STAMP)
 
 # `make bench` also draws the latency-under-load curve: matplotlib, from the bench extra.
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e '.[test,bench]'
+	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e '.[test,redis,bench]'
 	touch $(BENCH_STAMP)
 
 # Flags: make run ARGS="--http-port 9090 --workers 8"; or ORCHESTRATOR_HTTP_PORT=9090 make run

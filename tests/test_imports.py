@@ -111,8 +111,30 @@ def test_the_layers_point_one_way(module: str) -> None:
     if parts[1:2] == ["http"]:
         bad = {n for n in names if n.startswith(("orchestrator.components", "orchestrator.appl"))}
         assert bad == set(), module
+    if parts[1:2] == ["sources"]:  # a component kind: bottom layer and the broker client only
+        bad = {
+            n
+            for n in names
+            if n.startswith(("orchestrator.", "aiohttp", "redis"))
+            and not n.startswith(("orchestrator.sources", *(f"orchestrator.{b}" for b in BOTTOM)))
+        }
+        if parts[2:3] == ["redis"]:
+            bad = {n for n in bad if not n.startswith("redis")}
+        assert bad == set(), module
     if parts[1:2] == ["terminal"]:
         parts_of_server = ("application", "components", "http", "run", "demo")
         server = (*(f"orchestrator.{n}" for n in parts_of_server), "aiohttp", "prometheus_client")
         bad = {n for n in names if n.startswith(server)}
         assert bad == set(), module
+
+
+def test_import_orchestrator_loads_no_broker_client() -> None:
+    """``import orchestrator`` (and ``orchestrator.sources``) leaves redis unloaded: the
+    client comes with the optional ``redis`` extra and loads only with its source."""
+    code = (
+        "import sys, orchestrator, orchestrator.sources, orchestrator.sources.url; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('redis', 'hiredis')))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)  # fmt: skip
+    assert proc.stdout.strip() == "[]"

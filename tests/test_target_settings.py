@@ -3,13 +3,18 @@ application rebuilt with them that keeps its handlers."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pytest
 
 from orchestrator import Application, CoreSettings, FakeClock, Job, NotRunning
 from orchestrator.cli import build_parser, settings_from
 from orchestrator.config import HttpSettings
 from orchestrator.demo import demo_app
+from orchestrator.health import ComponentHealth
 from orchestrator.introspection import explicit_settings
+from orchestrator.sources.base import Intake
 from tests.fakes import FakeFactory
 
 
@@ -99,3 +104,46 @@ def test_the_demo_target_sets_nothing_so_the_command_runs_it_as_before() -> None
     assert "module" not in sources_of(app).values()
     assert (app.settings.workers, app.http_settings.drain_delay) == (5, 5.0)
     assert set(app.get_stats()["registry"]["kinds"]) == {"io", "cpu", "flaky"}
+
+
+class RecordingSource:
+    """A source that only records the intake it is attached to."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.intake: Intake | None = None
+
+    def attach(self, intake: Intake) -> None:
+        self.intake = intake
+
+    async def start(self) -> None:
+        pass
+
+    def stop_reading(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    def stats(self) -> Mapping[str, Any]:
+        return {}
+
+    def health(self) -> ComponentHealth:
+        return ComponentHealth.ok()
+
+
+def test_a_reconfigured_application_attaches_its_sources_to_the_new_intake() -> None:
+    """A source the module added feeds the rebuilt router, not the one thrown away; the
+    ``source`` setting a flag gives replaces the module's own."""
+    app = Application(source="redis://127.0.0.1:1/0?stream=module&group=g")
+    added = RecordingSource()
+    app.add_source(added)
+    old = app.intake
+    flagged = app.settings.replace(source="redis://127.0.0.1:1/0?stream=flag&group=g")
+    app.reconfigure(flagged, app.http_settings, {"source": "flag"})
+    assert app.intake is not old
+    assert added.intake is app.intake
+    streams = sorted(s["stream"] for s in app.job_sources.stats().values() if "stream" in s)
+    assert streams == ["flag"]
+    assert len(app.job_sources) == 2

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -20,10 +19,13 @@ from orchestrator.events import EventBus
 from orchestrator.health import HealthReport, aggregate
 from orchestrator.http_stage import HttpStage
 from orchestrator.in_flight import InFlight
+from orchestrator.intake import JobIntake
 from orchestrator.introspection import application_stats, effective_config, jobs_report
-from orchestrator.job import Envelope, Handler, Job
+from orchestrator.job import Handler
 from orchestrator.job_events import JobEvents
 from orchestrator.log import configure_logging_unless_configured
+from orchestrator.sources.base import Source, SourceSet
+from orchestrator.sources.url import source_from_url
 from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
 
 if TYPE_CHECKING:
@@ -71,13 +73,16 @@ class Application:
         self.sources = {**dict.fromkeys(overrides, "keyword"), **(sources or {})}
         self.clock: Clock = clock or MonotonicClock()
         self._connection_factory = connection_factory
-        self._compose(None)
-        self._job_ids = itertools.count(1)
         self.in_flight = InFlight()
+        self.job_sources = SourceSet()
+        self._url_source: tuple[str, Source] | None = None
         self._stopping: asyncio.Task[None] | None = None
+        self._compose(None)
 
     def _compose(self, registry: Registry | None) -> None:
-        """Build the components (and the event bus and HTTP stage) from the settings."""
+        """Build the components (the event bus, the intake and the HTTP stage too) from the
+        settings; the sources added are attached to the new intake, and the one the
+        ``source`` setting names follows it."""
         self.events = EventBus(max_subscribers=self.http_settings.max_event_subscribers)
         self.jobs = JobEvents(self.events.publish, self.clock.wall)
         parts = compose(self.settings, self.clock, self._connection_factory,
@@ -86,7 +91,18 @@ class Application:
         self.registry, self.pool, self.router = parts.registry, parts.pool, parts.router
         self.lifecycle, self.monitors = parts.lifecycle, parts.monitors
         self.workers, self.recycler = parts.workers, parts.recycler
+        self.intake = JobIntake(self.router, self.registry, self.in_flight,
+                                self.workers.limit.gate, self.clock)  # fmt: skip
+        self.job_sources.attach(self.intake)
         self._http = HttpStage(self, self.http_settings, self.clock)
+        url, added = self.settings.source, self._url_source  # --source, ORCHESTRATOR_SOURCE
+        if added is not None and added[0] != url:
+            self.job_sources.remove(added[1])
+            self._url_source = None
+        if url is not None and self._url_source is None:
+            source = source_from_url(url)
+            self.job_sources.add(source, self.intake)
+            self._url_source = (url, source)
 
     def reconfigure(
         self, settings: CoreSettings, http: HttpSettings, sources: Mapping[str, str]
@@ -127,15 +143,31 @@ class Application:
     # -- composition -----------------------------------------------------------------
 
     def components(self) -> dict[str, Component]:
-        """The six components by name (each is its attribute), in health-report order."""
-        return {name: getattr(self, name) for name in COMPONENTS}
+        """The six components by name (each is its attribute), in health-report order, and
+        ``sources`` (``job_sources``) once a source is added."""
+        parts: dict[str, Component] = {name: getattr(self, name) for name in COMPONENTS}
+        if len(self.job_sources):
+            parts["sources"] = self.job_sources
+        return parts
+
+    def add_source(self, source: Source) -> None:
+        """Take jobs from ``source`` too (several are allowed): it starts reading once the
+        workers run, before the HTTP server starts, and stops reading as the drain begins.
+
+        Raises:
+            NotRunning: when the application is not ``created`` or ``stopped``.
+            ConfigError: when a source of the same name is already added.
+        """
+        if self.lifecycle.state not in (State.CREATED, State.STOPPED, State.FAILED):
+            raise NotRunning(f"cannot add a source: the application is {self.state.value}")
+        self.job_sources.add(source, self.intake)
 
     def _start_order(self) -> list[tuple[str, Stage]]:
         return [(name, getattr(self, name)) for name in START_ORDER]
 
     def _serving(self) -> list[tuple[str, Stage]]:
-        """What starts once the components run, in order: the monitors, then HTTP."""
-        return [("monitors", self.monitors), ("http", self._http)]
+        """What starts once the components run, in order: the monitors, the sources, HTTP."""
+        return [("monitors", self.monitors), ("sources", self.job_sources), ("http", self._http)]
 
     @property
     def state(self) -> State:
@@ -175,17 +207,7 @@ class Application:
         """
         if not self.lifecycle.running:
             raise NotRunning(f"the application is {self.lifecycle.state.value}")
-        spec = self.registry.lookup(kind)
-        refusal = self.router.refusal()
-        if refusal is not None:
-            self.registry.record_rejected(kind)
-            raise refusal
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self.router.put(Envelope(spec, Job(next(self._job_ids), kind, payload), future,
-                                 self.clock.now()))  # fmt: skip
-        self.registry.record_submitted(kind)
-        self.in_flight.track(future)
-        return future
+        return self.intake.submit(kind, payload)
 
     async def submit(self, kind: str, payload: Any = None) -> Any:
         """Run a job and return its handler's result.
@@ -246,6 +268,7 @@ class Application:
     async def _stop(self, timeout: float) -> None:
         self.lifecycle.transition(State.DRAINING)
         self.router.stop_intake()
+        self.job_sources.stop_reading()  # in-flight jobs go on, and are settled with the broker
         delay = self._http.drain()
         log.info("draining", drain_delay_seconds=delay, jobs_in_flight=self.in_flight.count)
         self.events.publish("draining", {"drain_delay_seconds": delay})

@@ -1,6 +1,7 @@
 """Command line: ``orchestrator run [TARGET]`` runs an application (the demo without a
 TARGET); ``orchestrator status`` and ``orchestrator wait`` look at a running one over HTTP
-(:mod:`orchestrator.terminal`)."""
+(:mod:`orchestrator.terminal`); ``orchestrator enqueue`` adds a job to a Redis stream
+(:mod:`orchestrator.producer`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from typing import Any, NoReturn
 from orchestrator.config import CoreSettings, HttpSettings, split_settings
 from orchestrator.environment import env_name, from_env, read_token_file
 from orchestrator.errors import ConfigError
+from orchestrator.producer import add_enqueue, run_enqueue
+from orchestrator.sources.url import parse_source_url
 from orchestrator.terminal.options import add_status, add_wait
 from orchestrator.version import __version__
 
@@ -127,6 +130,11 @@ FLAGS = (
     Flag("http_host", "HTTP API bind address", str),
     Flag("enable_http", "do not serve the HTTP API", option="--no-http", switch=False),
     Flag("drain_delay", "seconds /ready answers 503 before HTTP stops", _seconds),
+    Flag(
+        "source",
+        "take jobs from a Redis stream too: redis://host:6379/0?stream=jobs&group=workers",
+        str,
+    ),
 )
 """The flagged settings: one record each drives the parser, the merge and the sources.
 Secrets are never flags: tokens come from the environment or a file."""
@@ -218,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_status(sub)
     add_wait(sub)
+    add_enqueue(sub)
     return parser
 
 
@@ -249,8 +258,13 @@ def settings_from(
         given["http_token"], sources["http_token"] = read_token_file(token_file), "file"
     core, http = split_settings(given)
     try:
-        return (from_env(CoreSettings, environ, **core), from_env(HttpSettings, environ, **http),
-                sources)  # fmt: skip
+        settings = from_env(CoreSettings, environ, **core)
+        if settings.source is not None:
+            try:
+                parse_source_url(settings.source)
+            except ConfigError as exc:
+                raise ConfigError(str(exc), setting="source") from None
+        return settings, from_env(HttpSettings, environ, **http), sources
     except ConfigError as exc:
         if exc.setting in flagged:
             raise ConfigError(f"{flagged[exc.setting].name}: {exc}", setting=exc.setting) from None
@@ -269,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from orchestrator.terminal.status import run_status  # the client, only when asked
 
         return run_status(args, os.environ)
+    if args.command == "enqueue":
+        return run_enqueue(args)
     if args.command == "wait":
         from orchestrator.terminal.wait import run_wait
 

@@ -82,6 +82,7 @@ class CoreSettings:
     lag_target: float = 0.002
     queue_target: float | None = 0.005
     queue_interval: float = 0.1
+    source: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name:

@@ -8,6 +8,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.clock import utc_iso
+from orchestrator.job import Origin
 from orchestrator.log_level import LEVEL
 from orchestrator.stats import ApplicationStats
 from orchestrator.version import __version__
@@ -47,12 +48,13 @@ def jobs_report(app: Application, limit: int) -> dict[str, Any]:
     running: list[dict[str, Any]] = [
         {"id": w.current.job.id, "kind": w.current.spec.kind, "attempt": w.current.job.attempt,
          "state": "running", "worker": w.id, "age_seconds": round(now - w.current.enqueued_at, 6),
-         "connection": w.connection_id}
+         "connection": w.connection_id, "entry_id": _entry(w.current.job.origin)}
         for w in app.workers.workers() if w.current is not None
     ]  # fmt: skip
     queued: list[dict[str, Any]] = [
         {"id": env.job.id, "kind": env.spec.kind, "attempt": 0, "state": "queued",
-         "worker": None, "age_seconds": round(now - env.enqueued_at, 6), "connection": None}
+         "worker": None, "age_seconds": round(now - env.enqueued_at, 6), "connection": None,
+         "entry_id": _entry(env.job.origin)}
         for env in app.router.queued(limit)
     ]  # fmt: skip
     in_flight = sorted(running + queued, key=lambda job: -job["age_seconds"])
@@ -64,6 +66,10 @@ def jobs_report(app: Application, limit: int) -> dict[str, Any]:
         "recent_failures": list(reversed(app.jobs.failures)),
         "slowest": app.jobs.slowest(),
     }
+
+
+def _entry(origin: Origin | None) -> str | None:
+    return origin.entry_id if origin is not None else None
 
 
 def effective_config(app: Application) -> dict[str, Any]:

@@ -7,18 +7,30 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Envelope", "Handler", "Job", "JobSpec"]
+__all__ = ["Envelope", "Handler", "Job", "JobSpec", "Origin"]
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a job from a job source came from: the stream, the entry's id there and how
+    many times the broker has delivered it (1 the first time)."""
+
+    stream: str
+    entry_id: str
+    deliveries: int
 
 
 @dataclass(slots=True)
 class Job:
-    """What a handler receives: identity, payload, attempt number and its connection."""
+    """What a handler receives: identity, payload, attempt number, its connection, and
+    its origin (None for a job given to ``submit()``)."""
 
     id: int
     kind: str
     payload: Any
     attempt: int = 1
     connection: Any = None
+    origin: Origin | None = None
 
 
 Handler = Callable[[Job], Awaitable[Any]]

@@ -89,20 +89,25 @@ class JobEvents:
 
     def failed(
         self, job_id: int, kind: str, attempt: int, error: BaseException, seconds: float,
-        *, timed_out: bool,
+        *, timed_out: bool, entry_id: str | None = None,
     ) -> None:  # fmt: skip
-        """A job's last attempt failed (or timed out)."""
+        """A job's last attempt failed (or timed out); ``entry_id``: its source's entry."""
         fields = {"job_id": job_id, "attempt": attempt, **error_fields(error),
                   "duration_seconds": round(seconds, 6)}  # fmt: skip
+        if entry_id is not None:
+            fields["entry_id"] = entry_id
         self.failures.append({"at": utc_iso(self._wall()), "kind": kind, **fields})
         self._emit("warning", "job_timed_out" if timed_out else "job_failed", kind, fields)
 
     def retried(
-        self, job_id: int, kind: str, attempt: int, error: BaseException, seconds: float
-    ) -> None:
+        self, job_id: int, kind: str, attempt: int, error: BaseException, seconds: float,
+        *, entry_id: str | None = None,
+    ) -> None:  # fmt: skip
         """An attempt failed and the job is tried again."""
         fields = {"job_id": job_id, "attempt": attempt, **error_fields(error),
                   "duration_seconds": round(seconds, 6)}  # fmt: skip
+        if entry_id is not None:
+            fields["entry_id"] = entry_id
         self._emit("info", "job_retried", kind, fields)
 
     def finished(self, job_id: int, kind: str, attempt: int, seconds: float) -> None:

@@ -24,6 +24,7 @@ __all__ = [
     "LatencyStats",
     "LimitStats",
     "LifecycleStats",
+    "SourceStats",
     "MonitorStats",
     "PoolStats",
     "RecyclerStats",
@@ -159,6 +160,29 @@ class RouterStats(TypedDict):
     oldest_queued_age_seconds: float
     full_ratio: float
     saturated: bool
+
+
+class SourceStats(TypedDict):
+    stream: str
+    group: str
+    consumer: str
+    state: str
+    group_lag: int | None
+    group_pending: int | None
+    consumer_pending: int | None
+    in_flight: int
+    delivered_total: int
+    acked_total: int
+    claimed_total: int
+    dead_lettered_total: int
+    deliveries_exceeded_total: int
+    given_back_total: int
+    touched_total: int
+    paused_for_room_total: int
+    read_round_trip_p50_seconds: float
+    read_round_trip_p99_seconds: float
+    disconnected_seconds: float
+    last_error: str | None
 
 
 class CurrentJob(TypedDict):

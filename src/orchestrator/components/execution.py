@@ -76,8 +76,10 @@ class JobExecution:
                     log.debug("job_retry_scheduled", worker_id=w.id, job_id=job.id,
                               kind=spec.kind, attempt=attempt, next_attempt=attempt + 1,
                               error_type=type(error).__name__)  # fmt: skip
+                origin = job.origin
                 self._jobs.retried(job.id, spec.kind, attempt, error,
-                                   self._clock.now() - w.job_started)  # fmt: skip
+                                   self._clock.now() - w.job_started,
+                                   entry_id=origin.entry_id if origin else None)  # fmt: skip
                 continue
             self._settle(w, env, error=error, timed_out=timed_out)
             return
@@ -118,7 +120,8 @@ class JobExecution:
         w.last_error = {"type": fields["error_type"], "message": fields["message"],
                         "at": utc_iso(self._clock.wall()), "job_id": job.id}  # fmt: skip
         self._outcomes.record_outcome(spec.kind, seconds, ok=False, timed_out=timed_out)
-        self._jobs.failed(job.id, spec.kind, job.attempt, error, seconds, timed_out=timed_out)
+        self._jobs.failed(job.id, spec.kind, job.attempt, error, seconds, timed_out=timed_out,
+                          entry_id=job.origin.entry_id if job.origin else None)  # fmt: skip
         final: JobFailed
         if timed_out:
             final = JobTimeout(

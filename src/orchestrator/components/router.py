@@ -82,6 +82,7 @@ class Router:
         self._waiters: deque[asyncio.Future[Envelope | None]] = deque()
         self._accepting = False
         self._closed = False
+        self._reserved = 0  # places promised to a job source (reserve), not yet filled
         self._full = FullTime(saturation_grace)
         self._episode: tuple[float, int] | None = None  # saturated since, rejected_total then
         self.routed_total = 0
@@ -97,6 +98,11 @@ class Router:
     def __len__(self) -> int:
         return len(self._queue)
 
+    @property
+    def reserved(self) -> int:
+        """Places promised to job sources and not filled yet."""
+        return self._reserved
+
     def refusal(self) -> OrchestratorError | None:
         """The error a submission would be refused with now (counted as refused), or None:
         the cheap check made before a job is even built.
@@ -108,7 +114,7 @@ class Router:
         if not self._accepting:
             return NotRunning("the application is not accepting jobs")
         queue = self._queue
-        if len(queue) >= self._capacity:
+        if len(queue) + self._reserved >= self._capacity:
             self.rejected_total += 1  # told to the saturation window at the next pop or look
             return QueueFull(self._full_message)
         if self.standing and queue:
@@ -136,6 +142,28 @@ class Router:
         refusal = self.refusal()
         if refusal is not None:
             raise refusal
+        self._queue.append(env)
+        if len(self._queue) >= self._capacity:
+            self._full.full(self._clock.now())
+
+    def reserve(self, wanted: int) -> int:
+        """Promise up to ``wanted`` places (a job source, before it reads): the number
+        granted, each filled by :meth:`put_reserved` or given back by :meth:`release`."""
+        if not self._accepting:
+            return 0
+        granted = max(0, min(wanted, self._capacity - len(self._queue) - self._reserved))
+        self._reserved += granted
+        return granted
+
+    def release(self, places: int) -> None:
+        """Give back places :meth:`reserve` granted and no job filled."""
+        self._reserved -= places
+
+    def put_reserved(self, env: Envelope) -> None:
+        """Fill a reserved place: never refused, even by a standing queue."""
+        self._reserved -= 1
+        if self._waiters and self._hand_to_waiter(env):
+            return
         self._queue.append(env)
         if len(self._queue) >= self._capacity:
             self._full.full(self._clock.now())

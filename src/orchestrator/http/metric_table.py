@@ -11,7 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["KIND_COUNTERS", "LABELLED", "PER_ITEM", "SCALARS", "Labelled", "PerItem", "Scalar"]
+__all__ = [
+    "KIND_COUNTERS",
+    "LABELLED",
+    "PER_ITEM",
+    "SCALARS",
+    "SOURCE_FIELDS",
+    "Labelled",
+    "PerItem",
+    "Scalar",
+]
 
 Kind = Literal["gauge", "counter"]
 
@@ -152,6 +161,21 @@ KIND_COUNTERS: tuple[tuple[str, str], ...] = (
     ("rejected", "Submissions refused because the queue was full"),
 )
 
+SOURCE_FIELDS: tuple[tuple[str, Kind, str], ...] = (
+    ("delivered_total", "counter", "Entries the source received (read or taken over)"),
+    ("acked_total", "counter", "Entries acknowledged after their outcome"),
+    ("claimed_total", "counter", "Entries taken over from idle consumers"),
+    ("dead_lettered_total", "counter", "Entries copied to the dead-letter stream"),
+    ("deliveries_exceeded_total", "counter", "Entries dead-lettered past max_deliveries"),
+    ("in_flight", "gauge", "Entries of the source queued or running here"),
+    ("group_lag", "gauge", "Entries of the stream not yet delivered to the group"),
+    ("group_pending", "gauge", "Entries delivered to the group and not acknowledged"),
+    ("consumer_pending", "gauge", "Entries delivered to this consumer and not acknowledged"),
+    ("read_round_trip_p99_seconds", "gauge", "99th percentile of a read's round trip"),
+    ("disconnected_seconds", "gauge", "Seconds the broker has been out of reach (0: reached)"),
+)
+"""The figures of a job source's stats exported as ``orchestrator_source_<field>``."""
+
 LABELLED: tuple[Labelled, ...] = (
     *(
         Labelled(f"jobs_{stat}_total", "counter", f"{doc}, by job kind.", ("registry", "kinds"),
@@ -169,6 +193,11 @@ LABELLED: tuple[Labelled, ...] = (
              ("recycler", "connections_recycled_total"), "reason"),
     Labelled("http_requests_total", "counter", "HTTP responses by route and status class.",
              ("http", "requests_by_route"), "route", label2="status_class"),
+    *(
+        Labelled(f"source_{field}", kind, f"{doc}, by job source (stream/group).",
+                 ("sources",), "source", field=field)
+        for field, kind, doc in SOURCE_FIELDS
+    ),
 )  # fmt: skip
 """Families of one sample per key."""
 

@@ -131,9 +131,9 @@ class StatsCollector(Collector):
                 for inner, n in value.items():
                     family.add_metric([str(key), str(inner)], float(n))
             else:
-                family.add_metric(
-                    [str(key)], float(value if spec.field is None else value[spec.field])
-                )
+                number = value if spec.field is None else value[spec.field]
+                if number is not None:  # not known yet (a source's group figures)
+                    family.add_metric([str(key)], float(number))
         return family
 
     def _application(self, app: Mapping[str, Any]) -> Iterator[Any]:

@@ -232,11 +232,13 @@ SCHEMAS: dict[str, Schema] = {
         "in_flight": {"type": "array", "items": obj({
             "id": ID, "kind": STR, "attempt": COUNT,
             "state": {"type": "string", "enum": ["queued", "running"]},
-            "worker": nullable(ID), "age_seconds": SECONDS, "connection": nullable(ID)})},
+            "worker": nullable(ID), "age_seconds": SECONDS, "connection": nullable(ID),
+            "entry_id": nullable({**STR, "description": "the job source's entry id"})})},
         "in_flight_total": COUNT, "in_flight_omitted": COUNT,
         "recent_failures": {"type": "array", "items": obj({
             "at": TIME, "kind": STR, "job_id": ID, "attempt": COUNT, "error_type": STR,
-            "message": STR, "duration_seconds": SECONDS})},
+            "message": STR, "duration_seconds": SECONDS},
+            {"entry_id": {**STR, "description": "a job source's jobs only"}})},
         "slowest": mapping({"type": "array", "items": obj({
             "job_id": ID, "attempt": COUNT, "seconds": SECONDS, "at": TIME})},
             "by job kind: the slowest of the last minute, five at most"),
