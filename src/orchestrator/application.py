@@ -25,7 +25,6 @@ from orchestrator.job import Handler
 from orchestrator.job_events import JobEvents
 from orchestrator.log import configure_logging_unless_configured
 from orchestrator.sources.base import Source, SourceSet
-from orchestrator.sources.url import source_from_url
 from orchestrator.types import Clock, Component, ConnectionFactory, StatsDict
 
 if TYPE_CHECKING:
@@ -75,7 +74,6 @@ class Application:
         self._connection_factory = connection_factory
         self.in_flight = InFlight()
         self.job_sources = SourceSet()
-        self._url_source: tuple[str, Source] | None = None
         self._stopping: asyncio.Task[None] | None = None
         self._compose(None)
 
@@ -93,16 +91,8 @@ class Application:
         self.workers, self.recycler = parts.workers, parts.recycler
         self.intake = JobIntake(self.router, self.registry, self.in_flight,
                                 self.workers.limit.gate, self.clock)  # fmt: skip
-        self.job_sources.attach(self.intake)
+        self.job_sources.attach(self.intake, self.settings.source)  # and --source's source
         self._http = HttpStage(self, self.http_settings, self.clock)
-        url, added = self.settings.source, self._url_source  # --source, ORCHESTRATOR_SOURCE
-        if added is not None and added[0] != url:
-            self.job_sources.remove(added[1])
-            self._url_source = None
-        if url is not None and self._url_source is None:
-            source = source_from_url(url)
-            self.job_sources.add(source, self.intake)
-            self._url_source = (url, source)
 
     def reconfigure(
         self, settings: CoreSettings, http: HttpSettings, sources: Mapping[str, str]

@@ -70,6 +70,7 @@ class SourceSet:
 
     def __init__(self) -> None:
         self._sources: dict[str, Source] = {}
+        self._named: tuple[str, Source] | None = None  # the ``source`` setting's
 
     def __len__(self) -> int:
         return len(self._sources)
@@ -85,14 +86,22 @@ class SourceSet:
         source.attach(intake)
         self._sources[source.name] = source
 
-    def attach(self, intake: Intake) -> None:
-        """Attach every source to ``intake`` (the application rebuilt its parts)."""
+    def attach(self, intake: Intake, url: str | None = None) -> None:
+        """Attach every source to ``intake`` (the application built or rebuilt its parts)
+        and follow the ``source`` setting: add the source ``url`` names, in place of the one
+        an earlier URL named."""
         for source in self._sources.values():
             source.attach(intake)
+        named = self._named
+        if named is not None and named[0] != url:
+            self._sources.pop(named[1].name, None)
+            self._named = None
+        if url is not None and self._named is None:
+            from orchestrator.sources.url import source_from_url  # it imports this module
 
-    def remove(self, source: Source) -> None:
-        """Take ``source`` out (before a start)."""
-        self._sources.pop(source.name, None)
+            source = source_from_url(url)
+            self.add(source, intake)
+            self._named = (url, source)
 
     async def start(self) -> None:
         """Start each source in order; on a failure stop those started, and re-raise."""
