@@ -16,7 +16,8 @@ from orchestrator import Application, FakeClock
 from orchestrator.terminal.remote import Remote, RemoteError
 from orchestrator.terminal.status import look
 from orchestrator.terminal.view import Frame, summary
-from tests.fakes import FakeFactory, standing_queue
+from tests.fakes import FakeFactory, poll_process, standing_queue
+from tests.sources.redis_server import free_port
 from tests.terminal.conftest import TOKEN, drain, start_instance
 
 WIDTH = 80
@@ -101,7 +102,19 @@ async def shedding(app: Application) -> Frame:
     return frame
 
 
+async def broker_down(app: Application) -> Frame:
+    """A Redis source whose broker does not answer: its line says disconnected, and why."""
+
+    async def down() -> bool | None:
+        states = [s["state"] for s in app.job_sources.stats().values()]
+        return True if states == ["disconnected"] else None
+
+    await poll_process(down, seconds=10, what="the source disconnected")
+    return await looked(app)
+
+
 FAILING_POOL = {"connection_factory": FakeFactory(fail=True), "pool_acquire_timeout": 0.1}
+NO_BROKER = {"source": f"redis://127.0.0.1:{free_port()}/0?stream=jobs&group=workers"}
 
 STATES: dict[str, tuple[dict[str, Any], Callable[[Application], Awaitable[Frame]]]] = {
     "healthy": ({}, healthy),
@@ -112,6 +125,7 @@ STATES: dict[str, tuple[dict[str, Any], Callable[[Application], Awaitable[Frame]
     "long-reasons": (FAILING_POOL, pool_failing),
     "watch-lost-it": ({}, watch_lost_it),
     "shedding": ({"workers": 1, "clock": FakeClock()}, shedding),
+    "broker-down": (NO_BROKER, broker_down),
 }
 
 
@@ -132,6 +146,11 @@ async def test_every_line_fits_80_columns(state: str) -> None:
     assert [line for line in lines if broken_parentheses(line)] == [], text
     ready = "ready" if frame.ready_status == 200 else "not ready"
     assert lines[0].endswith(f" · {ready}"), text
+    if state == "broker-down":
+        (line,) = [line for line in lines if line.startswith("Source")]
+        assert line == ("Source   jobs/workers · disconnected · lag 0 · pending 0 · acked 0 · "
+                        "dead 0"), text  # fmt: skip
+        assert any(line.strip().startswith("last error: ") for line in lines), text
     if state == "shedding":
         (line,) = [line for line in lines if "SHEDDING" in line]
         assert line.strip() == "SHEDDING · queue over 5.0 ms · refused 1 for waits, 0 full"

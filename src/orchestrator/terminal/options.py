@@ -8,7 +8,7 @@ from typing import Any
 
 __all__ = ["EXIT_CODES", "SECTIONS", "add_status", "add_wait"]
 
-SECTIONS = ("health", "jobs", "queue", "pool", "workers", "http")
+SECTIONS = ("health", "jobs", "queue", "pool", "workers", "sources", "http")
 """What ``status --section`` narrows to."""
 
 EXIT_CODES = (

@@ -41,6 +41,7 @@ JSON_PARTS: dict[str, Callable[[dict[str, Any]], Any]] = {
     "queue": lambda doc: doc["stats"]["router"],
     "pool": lambda doc: doc["stats"]["pool"],
     "workers": lambda doc: doc["stats"]["workers"],
+    "sources": lambda doc: doc["stats"].get("sources", {}),
     "http": lambda doc: doc["stats"].get("http"),
 }
 """What ``--json --section NAME`` prints: the raw part of the answers behind NAME."""

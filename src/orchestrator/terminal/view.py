@@ -217,6 +217,24 @@ def _workers(frame: Frame) -> RenderableType:
     return Group(Fitted(text), Fitted(limit))
 
 
+def _sources(frame: Frame) -> RenderableType:
+    """A line per job source (none without one): its state, the group's backlog, what it
+    settled, and its last error."""
+    lines: list[RenderableType] = []
+    for name, src in _known(frame).get("sources", {}).items():
+        lag, pending = _n(src["group_lag"] or 0), _n(src["group_pending"] or 0)
+        text = Text(f"Source   {name} · {src['state'].replace('_', ' ')} · lag {lag} · "
+                    f"pending {pending} · acked {_n(src['acked_total'])} · dead "
+                    f"{_n(src['dead_lettered_total'])}")  # fmt: skip
+        if src["state"] == "disconnected":
+            text.stylize("bold red")
+        lines.append(Fitted(text))
+        error = src.get("last_error")
+        if error:
+            lines.append(Fitted(Text(f"         last error: {error}", style="red")))
+    return Group(*lines)
+
+
 def _http(frame: Frame) -> Text:
     h = _known(frame).get("http", {})
     if h.get("state") == "disabled" or "requests_total" not in h:
@@ -230,7 +248,7 @@ def _http(frame: Frame) -> Text:
 
 
 PARTS = {"health": _health, "jobs": _jobs, "queue": _queue, "pool": _pool,
-          "workers": _workers, "http": _http}  # fmt: skip
+          "workers": _workers, "sources": _sources, "http": _http}  # fmt: skip
 
 
 def summary(frame: Frame, section: str | None = None) -> RenderableType:
