@@ -12,7 +12,8 @@ import pytest
 from orchestrator import FakeClock, Job, JobFailed
 from tests.components.test_recycler import sweep
 from tests.e2e.browser import DevTools
-from tests.fakes import make_app, standing_queue
+from tests.fakes import make_app, poll_process, standing_queue
+from tests.sources.redis_server import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -203,5 +204,45 @@ async def test_the_limit_and_the_shedding_read_the_stats(
         assert facts.endswith(f"lowered {workers['limit_lowered_total']} times")
         assert await browser.problems() == []
         await finish()
+    finally:
+        await app.stop(timeout=2.0)
+
+
+async def test_a_source_is_a_row_of_the_sources_card(browser: DevTools, clock: FakeClock) -> None:
+    """Without a source the card is hidden; a Redis source whose broker does not answer is
+    a red row that reads /stats/sources: its state, backlog, settled counts and error."""
+    bare = make_app(clock, http=True)
+    await bare.start()
+    try:
+        assert bare.http_url is not None
+        await browser.open(bare.http_url + "/")
+        await browser.wait_for("document.getElementById('app-state').textContent === 'running'")
+        assert await browser.evaluate("document.getElementById('sources').hidden") is True
+    finally:
+        await bare.stop(timeout=2.0)
+    url = f"redis://127.0.0.1:{free_port()}/0?stream=jobs&group=workers"
+    app = make_app(clock, http=True, source=url)
+    await app.start()
+    try:
+        assert app.http_url is not None
+
+        async def down() -> bool | None:
+            return (
+                True if app.job_sources.stats()["jobs/workers"]["state"] == "disconnected" else None
+            )
+
+        await poll_process(down, seconds=10, what="the source disconnected")
+        await browser.open(app.http_url + "/")
+        await browser.wait_for("!document.getElementById('sources').hidden")
+        row = await browser.evaluate(
+            "(() => { const d = document.querySelector('#sources-facts div');"
+            " return [d.className, d.querySelector('dt').textContent,"
+            " d.querySelector('dd').textContent]; })()"
+        )
+        sources = await section(app.http_url, "sources")
+        assert sources["jobs/workers"]["last_error"] == "ConnectionError"
+        assert row == ["bad", "jobs/workers", "disconnected · lag 0 · pending 0 · acked 0 · "
+                       "dead 0 · last error ConnectionError"]  # fmt: skip
+        assert await browser.problems() == []
     finally:
         await app.stop(timeout=2.0)

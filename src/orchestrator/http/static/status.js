@@ -435,6 +435,7 @@
     renderConnections(stats.pool || {});
     renderHttp(stats.http || {});
     renderRecycler(stats.recycler || {});
+    renderSources(stats.sources || {});
     renderLifecycle(stats.lifecycle || {});
   }
 
@@ -595,6 +596,20 @@
       ["Workers recycled", byReason(r.workers_recycled_total)],
       ["Connections recycled", byReason(r.connections_recycled_total)],
     ]);
+  }
+
+  function renderSources(sources) {
+    // A row per job source (the card is hidden without one): where it reads, its state,
+    // the group's backlog and what it settled; red while the broker is out of reach.
+    const entries = Object.entries(sources);
+    byId("sources").hidden = !entries.length;
+    facts(byId("sources-facts"), entries.map(([name, s]) => [
+      name,
+      s.state.replace(/_/g, " ") + " · lag " + count(s.group_lag || 0) + " · pending " +
+        count(s.group_pending || 0) + " · acked " + count(s.acked_total) + " · dead " +
+        count(s.dead_lettered_total) + (s.last_error ? " · last error " + s.last_error : ""),
+      s.state === "disconnected" ? "bad" : "",
+    ]));
   }
 
   function renderLifecycle(lc) {
