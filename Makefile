@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml runtime-requirements.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e '.[test,redis]'
 	touch $(STAMP) $(RUNTIME_STAMP)
 
-# `make bench` also draws the latency-under-load curve: matplotlib, from the bench extra.
+# `make bench` also draws the latency-under-load curve (matplotlib) and runs taskiq-redis
+# next to the Redis source: the bench extra.
 $(BENCH_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet -c runtime-requirements.txt -e '.[test,redis,bench]'
 	touch $(BENCH_STAMP)
@@ -63,6 +64,8 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python benchmarks/under_load.py --check --gates --seconds 4 \
 		--json $(RESULTS)/under_load.json \
 		--ramp-png docs/overload-ramp.png || status=1; \
+	$(BIN)/python benchmarks/redis_source.py --check --gates --json $(RESULTS)/redis_source.json \
+		|| status=1; \
 	$(BIN)/python benchmarks/plot_under_load.py $(RESULTS)/under_load.json \
 		docs/performance-under-load.png || status=1; \
 	exit $$status
@@ -80,6 +83,8 @@ bench-ci: $(STAMP)
 	$(BIN)/python benchmarks/refusal.py --gates || status=1; \
 	$(BIN)/python benchmarks/under_load.py --quick --gates --json $(RESULTS)/under_load.json \
 		|| status=1; \
+	$(BIN)/python benchmarks/redis_source.py --quick --gates \
+		--json $(RESULTS)/redis_source.json || status=1; \
 	exit $$status
 
 # make bench-compare BASE=<git ref>: base and head measured alternately in this job.
