@@ -58,7 +58,7 @@ GROUP = "bench"
 HEALTH_RATE = 200.0
 MIN_JOBS_PER_S = 10_000.0
 MAX_HEALTH_P99 = 0.005
-MIN_BARE_RATIO = 0.2
+MIN_BARE_RATIO = 0.1  # 0.226-0.312 in 10 runs with both cores kept busy (docs/performance.md)
 TASKIQ_SHARE = 4
 WORKERS = 100  # taskiq worker's default tasks at once; ours gets as many workers
 
