@@ -34,6 +34,7 @@ import asyncio
 import importlib.util
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -144,7 +145,8 @@ async def consume(
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    server = RedisServer(Path(tempfile.mkdtemp(prefix="redis-bench-")))
+    folder = Path(tempfile.mkdtemp(prefix="redis-bench-"))
+    server = RedisServer(folder)
     server.start()
     assert server.process is not None
     pin_this_process(1)
@@ -173,6 +175,7 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         await client.aclose()
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
     return {"entries": args.entries, "rounds": rounds, "health": health.figures()}
 
 
