@@ -66,6 +66,29 @@ async def test_an_entry_idle_in_a_dead_consumer_is_taken_over(
     assert await consumer_pending(redis_client, stream_name, "workers") == {}
 
 
+async def test_an_idle_source_takes_over_within_claim_idle_and_a_second_whatever_its_block(
+    redis_server: RedisServer, redis_client: aredis.Redis, stream_name: str
+) -> None:
+    """A source with nothing new to read waits at most until its next claim: an orphan is
+    taken over within ``claim_idle`` + 1 s even when one read may block for 3 s."""
+    await enqueue(redis_client, stream_name, "echo", "orphan")
+    await ghost_reads(redis_client, stream_name)
+    delivered = asyncio.get_running_loop().time()
+    app = Application(workers=2)
+    ran = asyncio.Event()
+
+    @app.handler("echo")
+    async def echo(job: Job) -> None:
+        ran.set()
+
+    claim_idle = 0.4
+    source = make_source(redis_server, stream_name, claim_idle=claim_idle, block=3.0)
+    async with running(app, source):
+        await asyncio.wait_for(ran.wait(), 10)
+        took = asyncio.get_running_loop().time() - delivered
+    assert took < claim_idle + 1.0
+
+
 async def test_an_entry_delivered_max_deliveries_times_is_dead_lettered_unrun(
     redis_server: RedisServer, redis_client: aredis.Redis, stream_name: str
 ) -> None:

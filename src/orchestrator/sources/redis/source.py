@@ -203,7 +203,7 @@ class RedisStreamSource(Settler):
 
     async def _fetch(self, count: int) -> list[Entry]:
         """Entries idle too long in other consumers first (every ``claim_idle/4``, at most
-        1 s apart), else new ones."""
+        1 s apart), else new ones: a read blocks at most until the next claim is due."""
         loop = asyncio.get_running_loop()
         if loop.time() >= self._next_claim:
             claimed = await self._claim(count)
@@ -211,9 +211,10 @@ class RedisStreamSource(Settler):
                 self._next_claim = loop.time() if len(claimed) == count else self._next_claim
                 return claimed
             self._next_claim = loop.time() + min(1.0, self.claim_idle / 4)
+        block = max(1, int(min(self.block, self._next_claim - loop.time()) * 1000))  # 0: forever
         started = time.perf_counter()
         reply: Any = await self.client.xreadgroup(self.group, self.consumer, {self.stream: ">"},
-                                             count=count, block=int(self.block * 1000))  # fmt: skip
+                                                  count=count, block=block)  # fmt: skip
         if not reply:
             return []
         self.round_trips.append(time.perf_counter() - started)
