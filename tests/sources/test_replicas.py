@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import aiohttp
 import redis.asyncio as aredis
 
 from tests.fakes import poll_process
@@ -34,6 +35,11 @@ START_SECONDS = 60.0
 """A replica's start (interpreter, imports, first answer): a hang detector on a busy box."""
 EXIT_SECONDS = 30.0
 FLEET_JOBS = 20_000
+OUTAGE_JOBS = 20_000
+OUTAGE_AFTER_RED = 3.0
+"""Seconds the broker stays down once health is red: red takes the source's grace
+(``unhealthy_after``, 5 s, which ``--source`` cannot change), so a 3 s outage would never
+show it."""
 T = TypeVar("T")
 
 
@@ -273,3 +279,61 @@ async def test_a_job_that_ends_its_process_runs_max_deliveries_times_then_is_dea
     assert (record["error_type"], record["deliveries"]) == ("BadEntry", "4")
     assert "delivered 4 times" in record["error"]
     assert await redis_client.xlen(stream_name) == 0
+
+
+async def test_a_broker_outage_loses_nothing_turns_health_red_and_costs_little_cpu(
+    tmp_path: Path,
+    redis_outage_server: RedisServer,
+    redis_server: RedisServer,
+    redis_client: aredis.Redis,
+    stream_name: str,
+) -> None:
+    """The broker (append-only) stopped at about 30 % of the jobs and started again on the
+    same port: every job runs; ``sources`` is red in ``/health`` during the outage and
+    green after; a replica waiting for the broker uses under 10 % of a core."""
+    broker = aredis.Redis.from_url(redis_outage_server.url, decode_responses=True)
+    done = done_key(stream_name)  # the ledger is the session's server, up all along
+    try:
+        async with (
+            fleet(tmp_path, redis_outage_server, redis_server, stream_name, claim_idle=30) as f,
+            aiohttp.ClientSession() as http,
+        ):
+            replicas = await asyncio.gather(f.start("r1"), f.start("r2"))
+            ids = await fill(broker, stream_name, "quick", [None] * OUTAGE_JOBS)
+
+            async def a_third_done() -> bool:
+                return await redis_client.hlen(done) >= OUTAGE_JOBS * 0.3
+
+            async def sources_status(want: int) -> bool:
+                codes = []
+                for replica in replicas:
+                    async with http.get(f"{replica.http}/health/sources") as answer:
+                        codes.append(answer.status)
+                return codes == [want] * len(replicas)
+
+            await reached(a_third_done, "30 % of the jobs done", seconds=120)
+            redis_outage_server.stop()
+            down_at, cpu_at = time.monotonic(), replicas[0].cpu_seconds()
+            await reached(lambda: sources_status(503), "sources red", seconds=30)
+            await asyncio.sleep(OUTAGE_AFTER_RED)  # sleep-ok: the outage goes on a while
+            cpu = (replicas[0].cpu_seconds() - cpu_at) / (time.monotonic() - down_at)
+            redis_outage_server.start()
+            await broker.connection_pool.disconnect()  # the test's own, dead connection
+            await reached(lambda: sources_status(200), "sources green", seconds=30)
+
+            async def all_done() -> bool:
+                return await redis_client.hlen(done) == OUTAGE_JOBS
+
+            # before claim_idle (30 s): no entry waits for a takeover (a read's lost reply)
+            await reached(all_done, "every job done", seconds=20)
+            await reached(lambda: _none_pending(broker, stream_name), "all acked", seconds=30)
+            for replica in replicas:
+                replica.proc.send_signal(signal.SIGTERM)
+                assert await replica.exited() == 0
+        ran = await runs(redis_client, done)
+        print(f"outage_cpu={cpu:.3f} duplicates={sum(ran.values()) - len(ids)}")
+        assert set(ran) == set(ids)  # nothing lost
+        assert cpu < 0.10
+        assert await broker.xlen(stream_name) == 0
+    finally:
+        await broker.aclose()
