@@ -66,6 +66,55 @@ async def test_an_entry_idle_in_a_dead_consumer_is_taken_over(
     assert await consumer_pending(redis_client, stream_name, "workers") == {}
 
 
+async def test_an_idle_source_takes_over_within_claim_idle_and_a_second_whatever_its_block(
+    redis_server: RedisServer, redis_client: aredis.Redis, stream_name: str
+) -> None:
+    """A source with nothing new to read waits at most until its next claim: an orphan is
+    taken over within ``claim_idle`` + 1 s even when one read may block for 3 s."""
+    await enqueue(redis_client, stream_name, "echo", "orphan")
+    await ghost_reads(redis_client, stream_name)
+    delivered = asyncio.get_running_loop().time()
+    app = Application(workers=2)
+    ran = asyncio.Event()
+
+    @app.handler("echo")
+    async def echo(job: Job) -> None:
+        ran.set()
+
+    claim_idle = 0.4
+    source = make_source(redis_server, stream_name, claim_idle=claim_idle, block=3.0)
+    async with running(app, source):
+        await asyncio.wait_for(ran.wait(), 10)
+        took = asyncio.get_running_loop().time() - delivered
+    assert took < claim_idle + 1.0
+
+
+async def test_entries_pending_for_its_own_consumer_name_are_taken_again_at_once(
+    redis_server: RedisServer, redis_client: aredis.Redis, stream_name: str
+) -> None:
+    """An entry pending for the source's consumer that the source does not know of (a
+    replica restarted with the same consumer name, or a read whose reply an outage lost)
+    is taken again at once, not after ``claim_idle``."""
+    await enqueue(redis_client, stream_name, "echo", "mine")
+    await redis_client.xgroup_create(stream_name, "workers", id="0", mkstream=True)
+    reply: Any = await redis_client.xreadgroup("workers", "me", {stream_name: ">"}, count=1)
+    entry_id = reply[0][1][0][0]
+    app = Application(workers=2)
+    got: list[Origin | None] = []
+    ran = asyncio.Event()
+
+    @app.handler("echo")
+    async def echo(job: Job) -> None:
+        got.append(job.origin)
+        ran.set()
+
+    async with running(app, make_source(redis_server, stream_name, claim_idle=60)) as source:
+        await asyncio.wait_for(ran.wait(), 10)
+        await when(lambda: source.stats()["acked_total"] == 1, "acked")
+    assert got == [Origin(stream_name, entry_id, 2)]
+    assert await consumer_pending(redis_client, stream_name, "workers") == {}
+
+
 async def test_an_entry_delivered_max_deliveries_times_is_dead_lettered_unrun(
     redis_server: RedisServer, redis_client: aredis.Redis, stream_name: str
 ) -> None:

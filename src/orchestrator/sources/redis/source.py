@@ -97,6 +97,7 @@ class RedisStreamSource(Settler):
         self._settled = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._cursor = "0-0"
+        self._recover = True  # own pending entries not known here: taken again first
         self._next_claim = 0.0
         self.round_trips: deque[float] = deque(maxlen=1000)
 
@@ -116,6 +117,7 @@ class RedisStreamSource(Settler):
         if self._intake is None:
             raise ConfigError("add the source to an application first (app.add_source)")
         self._reading, self._stopped, self._group_ready = True, False, False
+        self._recover = True
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(coro, name=f"source-{self.name}-{what}") for what, coro in
                        (("read", self._read_loop()), ("settle", self._settle_loop()),
@@ -177,6 +179,7 @@ class RedisStreamSource(Settler):
                 self.state = "reading" if self._reading else "draining"
                 used = self._take(entries)
             except OUTAGE as exc:
+                self._recover = True  # a reply lost: entries pending here, unknown
                 await self.disconnected(exc)
                 failures += 1
                 await self.clock.sleep(backoff(failures))
@@ -203,7 +206,12 @@ class RedisStreamSource(Settler):
 
     async def _fetch(self, count: int) -> list[Entry]:
         """Entries idle too long in other consumers first (every ``claim_idle/4``, at most
-        1 s apart), else new ones."""
+        1 s apart), else new ones: a read blocks at most until the next claim is due."""
+        if self._recover:
+            orphans = await self._orphans(count)
+            self._recover = bool(orphans)
+            if orphans:
+                return orphans
         loop = asyncio.get_running_loop()
         if loop.time() >= self._next_claim:
             claimed = await self._claim(count)
@@ -211,9 +219,10 @@ class RedisStreamSource(Settler):
                 self._next_claim = loop.time() if len(claimed) == count else self._next_claim
                 return claimed
             self._next_claim = loop.time() + min(1.0, self.claim_idle / 4)
+        block = max(1, int(min(self.block, self._next_claim - loop.time()) * 1000))  # 0: forever
         started = time.perf_counter()
         reply: Any = await self.client.xreadgroup(self.group, self.consumer, {self.stream: ">"},
-                                             count=count, block=int(self.block * 1000))  # fmt: skip
+                                                  count=count, block=block)  # fmt: skip
         if not reply:
             return []
         self.round_trips.append(time.perf_counter() - started)
@@ -237,6 +246,23 @@ class RedisStreamSource(Settler):
         self.claimed_total += len(ids)
         log.info("source_entries_claimed", stream=self.stream, count=len(ids))
         return [(i, fields, counts.get(i, 2)) for i, (_, fields) in zip(ids, entries, strict=True)]
+
+    async def _orphans(self, count: int) -> list[Entry]:
+        """This consumer's pending entries that this process does not know of (delivered
+        to a former process of the same name, or in a reply an outage lost): claimed
+        again, with their delivery counts."""
+        known = {*self._in_flight, *self._acks, *self._give_back, *(i for i, _ in self._dead)}
+        pending: Any = await self.client.xpending_range(
+            self.stream, self.group, min="-", max="+", count=count + len(known),
+            consumername=self.consumer,
+        )  # fmt: skip
+        counts = {p["message_id"].decode(): int(p["times_delivered"]) + 1 for p in pending}
+        ids: list[Any] = [i for i in counts if i not in known][:count]
+        if not ids:
+            return []
+        entries: Any = await self.client.xclaim(self.stream, self.group, self.consumer, 0, ids)
+        log.info("source_entries_recovered", stream=self.stream, count=len(entries))
+        return [(i.decode(), fields, counts[i.decode()]) for i, fields in entries if fields]
 
     def _take(self, entries: Iterable[Entry]) -> int:
         """Submit each entry (or dead-letter it): the reserved places used."""
