@@ -197,7 +197,12 @@ class Application:
         """
         if not self.lifecycle.running:
             raise NotRunning(f"the application is {self.lifecycle.state.value}")
-        return self.intake.submit(kind, payload)
+        spec = self.registry.lookup(kind)
+        refusal = self.router.refusal()
+        if refusal is not None:
+            self.registry.record_rejected(kind)
+            raise refusal
+        return self.intake.accept(spec, payload)
 
     async def submit(self, kind: str, payload: Any = None) -> Any:
         """Run a job and return its handler's result.

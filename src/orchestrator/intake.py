@@ -35,13 +35,9 @@ class JobIntake:
         self._gate, self._clock = gate, clock
         self._ids = itertools.count(1)
 
-    def submit(self, kind: str, payload: Any) -> asyncio.Future[Any]:
-        """``Application.submit_nowait`` once the state allows it (the refusals: there)."""
-        spec = self._registry.lookup(kind)
-        refusal = self._router.refusal()
-        if refusal is not None:
-            self._registry.record_rejected(kind)
-            raise refusal
+    def accept(self, spec: JobSpec, payload: Any) -> asyncio.Future[Any]:
+        """Queue a job ``Application.submit_nowait`` found room for: its future. (The
+        refusals are raised there, in the caller's frame: one frame less to unwind.)"""
         return self._enter(spec, payload, None, self._router.put).future
 
     def reserve(self, wanted: int) -> int:
