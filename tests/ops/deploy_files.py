@@ -1,4 +1,4 @@
-"""The deploy/ artefacts, and small text parsers for them (PyYAML is not a dependency)."""
+"""The deploy/ artefacts, and small text parsers for them (the tests read them as text)."""
 
 from __future__ import annotations
 
