@@ -3,16 +3,18 @@ the stream's group figures."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio as aredis
 
-from orchestrator import Application
+from orchestrator import Application, Job
+from orchestrator.job import Origin
 from orchestrator.sources.redis import RedisStreamSource
 
-__all__ = ["consumer_pending", "dead_letters", "running"]
+__all__ = ["consumer_pending", "dead_letters", "origin_recorder", "running"]
 
 
 @contextlib.asynccontextmanager
@@ -25,6 +27,22 @@ async def running(app: Application, source: RedisStreamSource,
         yield source
     finally:
         await app.stop(timeout=stop_timeout)
+
+
+def origin_recorder(
+    app: Application, kind: str = "echo"
+) -> tuple[list[Origin | None], asyncio.Event]:
+    """Register a ``kind`` handler on ``app`` that records each job's origin: the origins
+    seen, and an event set once a job ran."""
+    got: list[Origin | None] = []
+    ran = asyncio.Event()
+
+    @app.handler(kind)
+    async def record(job: Job) -> None:
+        got.append(job.origin)
+        ran.set()
+
+    return got, ran
 
 
 async def consumer_pending(client: aredis.Redis, stream: str, group: str) -> dict[str, int]:

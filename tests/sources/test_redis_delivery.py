@@ -12,7 +12,7 @@ from orchestrator import Application
 from orchestrator.job import Job, Origin
 from orchestrator.sources.redis import RedisStreamSource, enqueue
 from tests.fakes import poll_process
-from tests.sources.helpers import consumer_pending, dead_letters, running
+from tests.sources.helpers import consumer_pending, dead_letters, origin_recorder, running
 from tests.sources.redis_server import RedisServer
 
 
@@ -50,13 +50,7 @@ async def test_an_entry_idle_in_a_dead_consumer_is_taken_over(
     await enqueue(redis_client, stream_name, "echo", "orphan")
     entry_id = await ghost_reads(redis_client, stream_name)
     app = Application(workers=2)
-    got: list[Origin | None] = []
-    ran = asyncio.Event()
-
-    @app.handler("echo")
-    async def echo(job: Job) -> None:
-        got.append(job.origin)
-        ran.set()
+    got, ran = origin_recorder(app)
 
     async with running(app, make_source(redis_server, stream_name, claim_idle=0.2)) as source:
         await asyncio.wait_for(ran.wait(), 10)
@@ -75,12 +69,7 @@ async def test_an_idle_source_takes_over_within_claim_idle_and_a_second_whatever
     await ghost_reads(redis_client, stream_name)
     delivered = asyncio.get_running_loop().time()
     app = Application(workers=2)
-    ran = asyncio.Event()
-
-    @app.handler("echo")
-    async def echo(job: Job) -> None:
-        ran.set()
-
+    _, ran = origin_recorder(app)
     claim_idle = 0.4
     source = make_source(redis_server, stream_name, claim_idle=claim_idle, block=3.0)
     async with running(app, source):
@@ -100,13 +89,7 @@ async def test_entries_pending_for_its_own_consumer_name_are_taken_again_at_once
     reply: Any = await redis_client.xreadgroup("workers", "me", {stream_name: ">"}, count=1)
     entry_id = reply[0][1][0][0]
     app = Application(workers=2)
-    got: list[Origin | None] = []
-    ran = asyncio.Event()
-
-    @app.handler("echo")
-    async def echo(job: Job) -> None:
-        got.append(job.origin)
-        ran.set()
+    got, ran = origin_recorder(app)
 
     async with running(app, make_source(redis_server, stream_name, claim_idle=60)) as source:
         await asyncio.wait_for(ran.wait(), 10)
